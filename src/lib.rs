@@ -1,0 +1,11 @@
+//! alp-connex: a protocol-translation platform for the power grid.
+//!
+//! The crate is layered (see `ARCHITECTURE` in the README):
+//!
+//! - [`iec104`]: IEC 60870-5-104 without I/O — the wire codec (APCI frames,
+//!   ASDUs, every standard type id) and the link state machine — plus thin
+//!   tokio drivers for the controlling (client) and controlled (server) side.
+//! - one module per role, added as the roles are built; each wires the layers
+//!   above and owns nothing else.
+
+pub mod iec104;

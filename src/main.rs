@@ -1,0 +1,12 @@
+//! The `alp-connex` binary: one executable, one role per subcommand.
+
+use clap::Parser;
+
+/// alp-connex: IEC 60870-5-104 and MQTT into one Valkey process image.
+#[derive(Debug, Parser)]
+#[command(name = "alp-connex", version, about, long_about = None)]
+struct Cli {}
+
+fn main() {
+    let _cli = Cli::parse();
+}
