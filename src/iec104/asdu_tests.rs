@@ -949,3 +949,26 @@ proptest! {
         prop_assert_eq!(back, objects);
     }
 }
+
+/// Writes one ASDU per type id into the fuzz seed corpus:
+/// `cargo test --lib write_asdu_seed_corpus -- --ignored`.
+#[test]
+#[ignore = "writes fuzz/corpus/asdu; run by hand when the fixtures change"]
+fn write_asdu_seed_corpus() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/asdu");
+    std::fs::create_dir_all(&dir).expect("corpus dir");
+    for (element, _) in fixtures() {
+        let t = element.type_id();
+        let a = Asdu::single(Cot::new(Cause::SPONTANEOUS), 1, 100, element);
+        let bytes = a.to_bytes().expect("fixture encodes");
+        std::fs::write(dir.join(format!("{:03}_{}", t.id(), t.mnemonic())), bytes)
+            .expect("write seed");
+    }
+    let sq1 = hex("0D 83 14 00 01 00 E8 03 00  00 00 80 3F 00  00 00 00 40 80  00 00 40 40 00");
+    std::fs::write(dir.join("sq1_M_ME_NC_1"), sq1).expect("write seed");
+    std::fs::write(
+        dir.join("unknown_type_44"),
+        hex("2C 01 06 00 01 00 01 00 00 00"),
+    )
+    .expect("write seed");
+}

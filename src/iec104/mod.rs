@@ -30,6 +30,8 @@ pub mod apci;
 pub mod asdu;
 pub mod cursor;
 pub mod elements;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod link;
 pub mod params;
 pub mod time;
