@@ -1332,6 +1332,36 @@ mod tests {
     }
 
     #[test]
+    fn ignores_unsolicited_confirmations() {
+        let t0 = Instant::now();
+        let mut master = started_controlling(params(), t0);
+        let mut outstation = Link::new(Role::Controlled, params(), t0);
+        for function in [
+            UFunction::StartDtCon,
+            UFunction::StopDtCon,
+            UFunction::TestFrCon,
+        ] {
+            master.handle_bytes(&u_frame(function), t0);
+            outstation.handle_bytes(&u_frame(function), t0);
+        }
+        assert_eq!(master.state(), State::Started);
+        assert_eq!(outstation.state(), State::Stopped);
+        assert_eq!(sent(&mut master), []);
+        assert_eq!(sent(&mut outstation), []);
+        assert_eq!(events(&mut master), []);
+        assert_eq!(events(&mut outstation), []);
+    }
+
+    #[test]
+    fn controlled_station_confirms_stopdt_act_while_stopped() {
+        let t0 = Instant::now();
+        let mut link = Link::new(Role::Controlled, params(), t0);
+        link.handle_bytes(&u_frame(UFunction::StopDtAct), t0);
+        assert_eq!(sent(&mut link), [Apci::U(UFunction::StopDtCon)]);
+        assert_eq!(events(&mut link), []);
+    }
+
+    #[test]
     fn closes_on_malformed_frame_after_delivering_what_preceded_it() {
         let t0 = Instant::now();
         let mut link = started_controlled(params(), t0);
