@@ -29,6 +29,7 @@
 pub mod apci;
 pub mod asdu;
 pub mod cursor;
+pub mod driver;
 pub mod elements;
 #[doc(hidden)]
 pub mod fuzzing;
