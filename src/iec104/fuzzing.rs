@@ -20,3 +20,106 @@ pub fn asdu_roundtrip(data: &[u8]) {
         assert_eq!(usize::from(h.count), asdu.objects.len());
     }
 }
+
+/// The frame decoder on arbitrary octets, cut at every point a reader might
+/// see: never panics, consumes within the buffer, decodes what it encodes.
+pub fn frame_decoder(data: &[u8]) {
+    use super::apci::{Apci, decode_frame, encode};
+    let mut rest = data;
+    while let Ok(Some((apdu, used))) = decode_frame(rest) {
+        assert!(
+            used >= 6 && used <= rest.len(),
+            "consumed {used} of {}",
+            rest.len()
+        );
+        let mut out = Vec::new();
+        encode(&apdu, &mut out).expect("a decoded frame encodes");
+        let (again, used_again) = decode_frame(&out)
+            .expect("an encoded frame decodes")
+            .expect("an encoded frame is complete");
+        assert_eq!(again, apdu);
+        assert_eq!(used_again, out.len());
+        if let Apci::I { send_seq, recv_seq } = apdu.apci {
+            assert!(send_seq <= 32767 && recv_seq <= 32767);
+        }
+        rest = rest.get(used..).unwrap_or_default();
+    }
+}
+
+/// The link engine driven by arbitrary input: the first octet picks the
+/// role, then each octet is an operation (feed the next n octets, let time
+/// pass, send an ASDU, start or stop data transfer). Invariants: no panic,
+/// never more than k unacknowledged I-frames, every transmitted frame is
+/// well formed, nothing is transmitted and no deadline is set after close.
+pub fn link_engine(data: &[u8]) {
+    use super::apci::decode_frame;
+    use super::link::{Link, Role, State};
+    use super::params::Params;
+    use std::time::{Duration, Instant};
+
+    let Some((&first, mut ops)) = data.split_first() else {
+        return;
+    };
+    let role = if first & 1 == 0 {
+        Role::Controlling
+    } else {
+        Role::Controlled
+    };
+    let params = Params {
+        k: u16::from(first >> 4) + 1,
+        w: u16::from((first >> 1) & 0x07) + 1,
+        ..Params::default()
+    };
+    let start = Instant::now();
+    let mut now = start;
+    let mut link = Link::new(role, params, now);
+    let mut was_closed = false;
+    while let Some((&op, rest)) = ops.split_first() {
+        ops = rest;
+        match op % 6 {
+            0 => {
+                let n = usize::from(op / 6);
+                let (chunk, rest) = ops.split_at(n.min(ops.len()));
+                ops = rest;
+                link.handle_bytes(chunk, now);
+            }
+            1 => {
+                now += Duration::from_millis(u64::from(op) * 250);
+                if link.poll_timeout().is_some_and(|t| t <= now) {
+                    link.handle_timeout(now);
+                }
+            }
+            2 => {
+                let asdu = [op, 1, 3, 0, 1, 0, 1, 0, 0, 1];
+                let _ = link.send_asdu(&asdu, now);
+            }
+            3 => {
+                let _ = link.start_data_transfer(now);
+            }
+            4 => {
+                let _ = link.stop_data_transfer(now);
+            }
+            _ => {
+                if let Some(t) = link.poll_timeout() {
+                    now = now.max(t);
+                    link.handle_timeout(now);
+                }
+            }
+        }
+        let closed = link.state() == State::Closed;
+        while let Some(frame) = link.poll_transmit() {
+            assert!(!was_closed, "transmitted after close");
+            match decode_frame(&frame) {
+                Ok(Some((_, used))) => assert_eq!(used, frame.len(), "one frame per transmit"),
+                other => panic!("transmitted a malformed frame {frame:02x?}: {other:?}"),
+            }
+        }
+        while link.poll_event().is_some() {}
+        assert!(link.unacknowledged() <= usize::from(params.k));
+        assert!(link.next_send_seq() <= 32767 && link.next_recv_seq() <= 32767);
+        if closed {
+            assert!(link.poll_timeout().is_none(), "deadline after close");
+            was_closed = true;
+        }
+    }
+}

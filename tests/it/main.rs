@@ -1,1 +1,2 @@
 //! The one integration-test binary: every module below links once.
+mod fuzz_corpus;
