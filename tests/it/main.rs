@@ -2,4 +2,5 @@
 
 mod support;
 
+mod peer_selftest;
 mod support_tests;
