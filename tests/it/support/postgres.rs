@@ -178,6 +178,10 @@ impl PostgresGuard {
         self.port
     }
 
+    pub fn addr(&self) -> std::net::SocketAddr {
+        super::process::loopback(self.port)
+    }
+
     /// `postgres://postgres@127.0.0.1:port/postgres`.
     pub fn url(&self) -> String {
         self.url_for("postgres")
