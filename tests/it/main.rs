@@ -1,2 +1,8 @@
 //! The one integration-test binary: every module below links once.
+
+mod support;
+
 mod fuzz_corpus;
+mod interop;
+mod peer_selftest;
+mod support_tests;

@@ -1,0 +1,36 @@
+//! Test support: real servers on free loopback ports and real IEC 104 peers.
+//!
+//! Every guard starts its own server process on `127.0.0.1`, waits until it
+//! answers (a readiness probe polled against a bounded deadline), and stops
+//! and reaps it on drop. A missing program is a test failure that names
+//! `scripts/test`, which installs everything.
+//!
+//! - [`free_port`]: a free TCP port on 127.0.0.1.
+//! - [`ValkeyGuard`]: `valkey-server`, optional password, stop/restart on the
+//!   same port for outage tests.
+//! - [`PostgresGuard`]: a throw-away PostgreSQL cluster (`initdb` + `postgres`,
+//!   run as the `postgres` user when the tests run as root).
+//! - [`MosquittoGuard`]: a `mosquitto` broker allowing anonymous clients.
+//! - [`Peer`], [`python`]: the c104 peer scripts under `tests/peers/`,
+//!   speaking JSON lines.
+
+// A library for every integration test: not each test uses each helper.
+#![allow(dead_code)]
+
+mod mosquitto;
+mod peer;
+mod postgres;
+mod process;
+mod valkey;
+
+// Re-exported for the tests to come, whether or not one uses them yet.
+#[allow(unused_imports)]
+pub use mosquitto::MosquittoGuard;
+#[allow(unused_imports)]
+pub use peer::{Peer, START_TIMEOUT, c104_master, c104_rtu, peers_dir, python};
+#[allow(unused_imports)]
+pub use postgres::PostgresGuard;
+#[allow(unused_imports)]
+pub use process::{TempDir, free_port};
+#[allow(unused_imports)]
+pub use valkey::ValkeyGuard;
