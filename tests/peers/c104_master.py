@@ -32,6 +32,8 @@ stdout events:
     {"event":"incomplete","missing":n}
         c104 announced objects on the wire that never reached a point callback
 
+    {"event":"u_frame","frame":"TESTFR_CON"}   every U frame received
+
     {"event":"gi_done","ca":1,"ok":bool} / {"event":"ci_done",...}
         the ACT_TERM (or a negative ACT_CON) of an interrogation
 
@@ -167,6 +169,9 @@ class Master:
 
     def con_on_receive_raw(self, connection: c104.Connection, data: bytes) -> None:
         f = parse_apdu(data)
+        if f["kind"] == "U":
+            emit({"event": "u_frame", "frame": f["frame"]})
+            return
         if f["kind"] != "I":
             return
         if f["type_id"] < 45:  # monitor direction
