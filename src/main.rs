@@ -10,3 +10,14 @@ struct Cli {}
 fn main() {
     let _cli = Cli::parse();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
