@@ -49,8 +49,8 @@ pub fn frame_decoder(data: &[u8]) {
 /// The link engine driven by arbitrary input: the first octet picks the
 /// role, then each octet is an operation (feed the next n octets, let time
 /// pass, send an ASDU, start or stop data transfer). Invariants: no panic,
-/// never more than k unacknowledged I-frames, every transmitted frame is
-/// well formed, nothing is transmitted and no deadline is set after close.
+/// never more than k unacknowledged I-frames, what is transmitted is whole
+/// well-formed frames, nothing is transmitted and no deadline is set after close.
 pub fn link_engine(data: &[u8]) {
     use super::apci::decode_frame;
     use super::link::{Link, Role, State};
@@ -107,11 +107,15 @@ pub fn link_engine(data: &[u8]) {
             }
         }
         let closed = link.state() == State::Closed;
-        while let Some(frame) = link.poll_transmit() {
+        while let Some(bytes) = link.poll_transmit() {
             assert!(!was_closed, "transmitted after close");
-            match decode_frame(&frame) {
-                Ok(Some((_, used))) => assert_eq!(used, frame.len(), "one frame per transmit"),
-                other => panic!("transmitted a malformed frame {frame:02x?}: {other:?}"),
+            // Whole, well-formed frames only.
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                match decode_frame(rest) {
+                    Ok(Some((_, used))) => rest = rest.get(used..).unwrap_or_default(),
+                    other => panic!("transmitted a malformed frame {rest:02x?}: {other:?}"),
+                }
             }
         }
         while link.poll_event().is_some() {}
