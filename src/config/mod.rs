@@ -69,8 +69,9 @@ pub fn load(args: &InboundArgs) -> Result<InboundSettings, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read: {e}")))?;
         let toml = Toml::string(&text);
-        figment::Provider::data(&toml)
-            .map_err(|e| file_error(format!("not valid TOML: {}", e.kind)))?;
+        figment::Provider::data(&toml).map_err(|e| {
+            file_error(format!("not valid TOML: {}", one_line(&e.kind.to_string())))
+        })?;
         figment = figment.merge(toml);
     }
     let env = Env::prefixed(ENV_PREFIX)
@@ -88,6 +89,17 @@ pub fn load(args: &InboundArgs) -> Result<InboundSettings, ConfigError> {
     let settings = raw.resolve()?;
     settings.validate()?;
     Ok(settings)
+}
+
+/// A parser's multi-line message (position, source excerpt, caret,
+/// expectation) as one line: its first and last lines.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    match lines.next_back() {
+        Some(last) if !last.contains('|') => format!("{first}: {last}"),
+        _ => first.to_owned(),
+    }
 }
 
 /// The setting key an `ALP_CONNEX_*` variable names, if it has the prefix.

@@ -654,7 +654,7 @@ pub fn setting_docs() -> Vec<SettingDoc> {
         example(
             "id",
             format!(
-                "Unique connector ID from the Management UI; required, no default. {}.",
+                "Unique connector ID from the Management UI, {}; required, no default.",
                 id_allowed()
             ),
             "\"rtu-a\"",

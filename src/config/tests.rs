@@ -407,6 +407,7 @@ fn a_missing_or_broken_config_file_is_refused() {
                 .starts_with("config = bad.toml: not valid TOML"),
             "{err}"
         );
+        assert_eq!(err.to_string().lines().count(), 1, "{err}");
         Ok(())
     });
 }
