@@ -40,8 +40,12 @@ pub use settings::{
 /// Prefix of the environment variables.
 pub const ENV_PREFIX: &str = "ALP_CONNEX_";
 
-/// Environment variables with the prefix that are not settings.
-const ENV_NON_SETTINGS: [&str; 1] = ["config"];
+/// Environment variables with the prefix that are not settings: the
+/// configuration file (`ALP_CONNEX_CONFIG`, read by the command line) and
+/// the two tool paths `scripts/test` exports for the integration tests
+/// (`ALP_CONNEX_PYTHON`, `ALP_CONNEX_PG_BIN`), which reach every binary
+/// those tests start.
+const ENV_NON_SETTINGS: [&str; 3] = ["config", "python", "pg_bin"];
 
 /// Settings whose environment value is taken verbatim, never parsed as a
 /// number or list: an ID `1234` or a password `0123` stays a string.
@@ -146,8 +150,8 @@ fn from_figment(error: figment::Error) -> ConfigError {
     };
     match &error.kind {
         Kind::UnknownField(field, expected) => ConfigError::UnknownKey {
-            key: if error.path.last() == Some(field) || path.is_empty() {
-                if path.is_empty() { field.clone() } else { path }
+            key: if path.is_empty() || error.path.last() == Some(field) {
+                setting
             } else {
                 format!("{path}.{field}")
             },

@@ -339,6 +339,7 @@ fn range_text(range: &RangeInclusive<u64>, unit: &str) -> String {
 }
 
 const SECONDS: &str = " (seconds)";
+const PERIOD_UNIT: &str = " (seconds, 0 = off)";
 
 /// `value` checked against `range` and narrowed to `T`.
 fn ranged<T: TryFrom<u64>>(
@@ -396,7 +397,7 @@ fn optional_period(setting: &str, seconds: u64) -> Result<Option<Duration>, Conf
     if seconds == 0 {
         return Ok(None);
     }
-    let s: u64 = ranged(setting, seconds, &PERIOD_RANGE_S, " (seconds, 0 = off)")?;
+    let s: u64 = ranged(setting, seconds, &PERIOD_RANGE_S, PERIOD_UNIT)?;
     Ok(Some(Duration::from_secs(s)))
 }
 
@@ -581,11 +582,13 @@ impl InboundSettings {
             let setting = format!("client.common_addresses[{i}]");
             ranged::<u16>(&setting, ca.into(), &COMMON_ADDRESS_RANGE, "")?;
         }
-        if let Some(p) = c.periodic_gi {
-            optional_period("client.periodic_gi_s", p.as_secs().max(1))?;
-        }
-        if let Some(p) = c.counter_interrogation {
-            optional_period("client.counter_interrogation_s", p.as_secs().max(1))?;
+        for (setting, period) in [
+            ("client.periodic_gi_s", c.periodic_gi),
+            ("client.counter_interrogation_s", c.counter_interrogation),
+        ] {
+            if let Some(p) = period {
+                ranged::<u64>(setting, p.as_secs(), &PERIOD_RANGE_S, PERIOD_UNIT)?;
+            }
         }
         ranged::<u64>(
             "client.link_loss_grace_s",

@@ -358,6 +358,13 @@ fn an_unknown_environment_variable_is_refused_naming_it() {
                 .starts_with("ALP_CONNEX_REDIS__PASSWORD: unknown")
         );
         assert!(!err.to_string().contains("hunter2"));
+        jail.clear_env();
+        jail.set_env("ALP_CONNEX_PYTHON", "/usr/bin/python3");
+        jail.set_env("ALP_CONNEX_PG_BIN", "/usr/lib/postgresql/16/bin");
+        assert!(
+            load(&args(&["--id", "a"])).is_ok(),
+            "test tool paths are not settings"
+        );
         Ok(())
     });
 }
