@@ -8,4 +8,5 @@
 //! - one module per role, added as the roles are built; each wires the layers
 //!   above and owns nothing else.
 
+pub mod config;
 pub mod iec104;

@@ -1,14 +1,63 @@
 //! The `alp-connex` binary: one executable, one role per subcommand.
+//!
+//! Exit status: 0 on success, 2 for a configuration that cannot be used
+//! (one line `error: <setting> = <value>: <what is allowed>` on stderr) or
+//! a command line clap refuses.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use alp_connex::config::{self, InboundArgs, InboundSettings};
+use clap::{Parser, Subcommand};
 
 /// alp-connex: IEC 60870-5-104 and MQTT into one Valkey process image.
 #[derive(Debug, Parser)]
 #[command(name = "alp-connex", version, about, long_about = None)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// IEC 104 inbound connector: a client of a remote IEC 104 server,
+    /// writing its points into Valkey.
+    Iec104Inbound(InboundArgs),
+}
+
+/// Exit status of a configuration error.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    match Cli::parse().role {
+        Role::Iec104Inbound(args) => iec104_inbound(&args),
+    }
+}
+
+fn iec104_inbound(args: &InboundArgs) -> ExitCode {
+    if args.is_config_gen() {
+        print!("{}", config::generate());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match config::load(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_logging(&settings);
+    tracing::info!(settings = ?settings, "effective settings");
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn init_logging(settings: &InboundSettings) {
+    tracing_subscriber::fmt()
+        .with_max_level(settings.log_level.filter())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[cfg(test)]

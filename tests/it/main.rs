@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cli;
 mod fuzz_corpus;
 mod interop;
 mod peer_selftest;

@@ -1,0 +1,131 @@
+//! The binary's contract for configuration: exit status and output.
+
+use std::process::{Command, Output};
+
+fn alp_connex(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("ALP_CONNEX_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(args).envs(env.iter().copied());
+    cmd.output().expect("binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn the_documented_command_line_runs_and_logs_the_settings_with_the_password_masked() {
+    let out = alp_connex(
+        &[
+            "iec104-inbound",
+            "--id",
+            "rtu-a",
+            "--log-level",
+            "debug",
+            "client",
+            "--host",
+            "10.0.0.5",
+            "--port",
+            "2404",
+            "--t1",
+            "15",
+            "-k",
+            "12",
+            "-w",
+            "8",
+            "redis",
+            "--host",
+            "valkey:6379",
+            "--pwd",
+            "secret",
+            "--stream-max-length",
+            "5000",
+            "--in-stream",
+            "process:updates",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    let log = text(&out.stderr);
+    assert!(
+        log.contains("effective settings") && log.contains("***"),
+        "{log}"
+    );
+    assert!(!log.contains("secret"), "{log}");
+}
+
+#[test]
+fn a_port_of_70000_exits_2_with_one_error_line() {
+    let out = alp_connex(
+        &["iec104-inbound", "--id", "a", "client", "--port", "70000"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        text(&out.stderr),
+        "error: client.port = 70000: must be in 1..=65535\n"
+    );
+}
+
+#[test]
+fn an_unknown_environment_variable_exits_2_naming_it() {
+    let out = alp_connex(
+        &["iec104-inbound", "--id", "a"],
+        &[("ALP_CONNEX_REDIS__PASSWORD", "hunter2")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: ALP_CONNEX_REDIS__PASSWORD: unknown"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"));
+}
+
+#[test]
+fn a_command_line_syntax_error_exits_2() {
+    let out = alp_connex(&["iec104-inbound", "--log-level", "loud"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("error: invalid value 'loud'"));
+}
+
+#[test]
+fn log_level_off_prints_nothing() {
+    let out = alp_connex(
+        &["iec104-inbound", "--log-level", "off"],
+        &[("ALP_CONNEX_ID", "a")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        (text(&out.stdout), text(&out.stderr)),
+        (String::new(), String::new())
+    );
+}
+
+#[test]
+fn config_gen_output_is_accepted_back_as_the_config_file() {
+    let out = alp_connex(&["iec104-inbound", "config-gen"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let path = std::env::temp_dir().join(format!("alp-connex-cli-{}.toml", std::process::id()));
+    std::fs::write(&path, &out.stdout).expect("temp file");
+    let path_text = path.to_str().expect("utf-8 temp path");
+    let back = alp_connex(
+        &[
+            "iec104-inbound",
+            "--log-level",
+            "off",
+            "--config",
+            path_text,
+        ],
+        &[("ALP_CONNEX_ID", "rtu-a")],
+    );
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back.stderr));
+}
