@@ -19,36 +19,9 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn the_documented_command_line_runs_and_logs_the_settings_with_the_password_masked() {
-    let out = alp_connex(
-        &[
-            "iec104-inbound",
-            "--id",
-            "rtu-a",
-            "--log-level",
-            "debug",
-            "client",
-            "--host",
-            "10.0.0.5",
-            "--port",
-            "2404",
-            "--t1",
-            "15",
-            "-k",
-            "12",
-            "-w",
-            "8",
-            "redis",
-            "--host",
-            "valkey:6379",
-            "--pwd",
-            "secret",
-            "--stream-max-length",
-            "5000",
-            "--in-stream",
-            "process:updates",
-        ],
-        &[],
-    );
+    // The command line of the user documentation, verbatim.
+    let line = "iec104-inbound --id rtu-a --log-level debug client --host 10.0.0.5 --port 2404 --t1 15 -k 12 -w 8 redis --host valkey:6379 --pwd secret --stream-max-length 5000 --in-stream process:updates";
+    let out = alp_connex(&line.split_whitespace().collect::<Vec<_>>(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "");
     let log = text(&out.stderr);
