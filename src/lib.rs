@@ -9,4 +9,5 @@
 //!   above and owns nothing else.
 
 pub mod config;
+pub mod contract;
 pub mod iec104;

@@ -262,6 +262,47 @@ impl Wire for Cp16Time2a {
     }
 }
 
+/// A Unix instant in milliseconds as RFC 3339 UTC with milliseconds,
+/// e.g. `2026-11-21T09:15:30.123Z`.
+pub fn rfc3339_ms(unix_ms: i64) -> String {
+    let days = unix_ms.div_euclid(86_400_000);
+    let ms = unix_ms.rem_euclid(86_400_000);
+    let (y, mo, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// Unix ms of a UTC date and time, `None` when a field is out of range
+/// (a leap second 60 is read as 59.999 + 1 ms, i.e. the next minute).
+pub fn unix_ms_from_utc(
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    millisecond: i64,
+) -> Option<i64> {
+    let month_u16 = u16::try_from(month).ok().filter(|m| (1..=12).contains(m))?;
+    let valid = (1..=i64::from(days_in_month(year, month_u16))).contains(&day)
+        && (0..24).contains(&hour)
+        && (0..60).contains(&minute)
+        && (0..=60).contains(&second)
+        && (0..1000).contains(&millisecond);
+    valid.then(|| {
+        days_from_civil(year, month, day) * 86_400_000
+            + hour * 3_600_000
+            + minute * 60_000
+            + second * 1000
+            + millisecond
+    })
+}
+
 fn check(field: &'static str, value: u16, min: u16, max: u16) -> Result<(), TimeError> {
     if (min..=max).contains(&value) {
         Ok(())
@@ -392,6 +433,13 @@ mod tests {
             Cp56Time2a::from_unix_ms(0),
             Err(TimeError::Unrepresentable { unix_ms: 0 })
         );
+    }
+
+    #[test]
+    fn rfc3339_has_milliseconds_and_zulu() {
+        assert_eq!(rfc3339_ms(INSTANT), "2026-11-21T09:15:30.123Z");
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]

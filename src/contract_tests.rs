@@ -1,0 +1,458 @@
+//! The data point against CONTRACT.md: byte-exact JSON for the contract's
+//! example, the value mapping of every monitor type, time tags, optional
+//! fields, and reading back.
+
+use super::*;
+use crate::iec104::asdu::{Asdu, InformationObject};
+use crate::iec104::cursor::ReadCursor;
+use crate::iec104::elements::*;
+use crate::iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
+use crate::iec104::types::{Cause, Cot, Element, TypeId};
+use proptest::prelude::*;
+
+/// 2026-11-21 09:15:30.123 UTC.
+const T: i64 = 1_795_252_530_123;
+
+fn rx() -> Reception<'static> {
+    Reception {
+        source: "inbound-1",
+        received: T + 2,
+        zone_offset_min: 0,
+    }
+}
+
+fn one(casdu: u16, ioa: u32, cot: Cot, e: Element, rx: Reception<'_>) -> DataPoint {
+    let a = Asdu::single(cot, casdu, ioa, e);
+    let mut p = points_from_asdu(&a, rx);
+    assert_eq!(p.len(), 1);
+    p.remove(0)
+}
+
+fn spont(e: Element) -> DataPoint {
+    one(1, 100, Cot::new(Cause::SPONTANEOUS), e, rx())
+}
+
+fn json(e: Element) -> serde_json::Value {
+    serde_json::from_str(&spont(e).to_json()).expect("valid JSON")
+}
+
+fn t56() -> Cp56Time2a {
+    Cp56Time2a::from_unix_ms(T).expect("in range")
+}
+
+#[test]
+fn the_contract_example_is_rendered_byte_for_byte() {
+    let p = one(
+        100,
+        200,
+        Cot::new(Cause::SPONTANEOUS),
+        Element::M_ME_TF_1 {
+            value: 230.5,
+            quality: Quality::GOOD,
+            time: t56(),
+        },
+        rx(),
+    );
+    assert_eq!(
+        p.to_json(),
+        r#"{"casdu":100,"ioa":200,"type_id":36,"type":"M_ME_TF_1","value":230.5,"quality":{"iv":false,"nt":false,"sb":false,"bl":false,"ov":false},"time":"2026-11-21T09:15:30.123Z","cot":3,"source":"inbound-1","received":"2026-11-21T09:15:30.125Z"}"#
+    );
+    assert_eq!(p.image_key(), "process:image:casdu:100:ioa:200");
+}
+
+#[test]
+fn short_floats_print_as_the_shortest_decimal_of_the_f32() {
+    let v = json(Element::M_ME_NC_1 {
+        value: 0.1,
+        quality: Quality::GOOD,
+    });
+    assert_eq!(v["value"].to_string(), "0.1");
+    let v = json(Element::M_ME_NC_1 {
+        value: f32::NAN,
+        quality: Quality::GOOD,
+    });
+    assert!(v["value"].is_null());
+}
+
+#[test]
+fn every_monitor_type_maps_its_value_as_the_contract_says() {
+    use Element::*;
+    let q = Quality;
+    let cases: Vec<(Element, serde_json::Value)> = vec![
+        (
+            M_SP_NA_1 {
+                value: SinglePoint {
+                    value: true,
+                    quality: q(0),
+                },
+            },
+            serde_json::json!({"value": true}),
+        ),
+        (
+            M_DP_TB_1 {
+                value: DoublePoint {
+                    value: DoubleState::On,
+                    quality: q(0),
+                },
+                time: t56(),
+            },
+            serde_json::json!({"value": 2}),
+        ),
+        (
+            M_ST_NA_1 {
+                value: StepPosition {
+                    value: -5,
+                    transient: true,
+                },
+                quality: q(0),
+            },
+            serde_json::json!({"value": -5, "transient": true}),
+        ),
+        (
+            M_BO_NA_1 {
+                value: 0xDEAD_BEEF,
+                quality: q(0),
+            },
+            serde_json::json!({"value": 3_735_928_559u32}),
+        ),
+        (
+            M_ME_NA_1 {
+                value: Normalized(-16384),
+                quality: q(0),
+            },
+            serde_json::json!({"value": -0.5}),
+        ),
+        (
+            M_ME_ND_1 {
+                value: Normalized(16384),
+            },
+            serde_json::json!({"value": 0.5}),
+        ),
+        (
+            M_ME_NB_1 {
+                value: -1234,
+                quality: q(0),
+            },
+            serde_json::json!({"value": -1234}),
+        ),
+        (
+            M_IT_TB_1 {
+                value: BinaryCounter {
+                    value: -7,
+                    sequence: 31,
+                    carry: true,
+                    adjusted: false,
+                    invalid: true,
+                },
+                time: t56(),
+            },
+            serde_json::json!({"value": -7, "sequence": 31, "carry": true, "adjusted": false,
+                "quality": {"iv": true, "nt": false, "sb": false, "bl": false, "ov": false}}),
+        ),
+        (
+            M_PS_NA_1 {
+                value: StatusChanges {
+                    status: 0x8001,
+                    changes: 0x0100,
+                },
+                quality: q(0),
+            },
+            serde_json::json!({"value": 0x8001, "changes": 0x0100}),
+        ),
+        (
+            M_EP_TD_1 {
+                event: DoublePoint {
+                    value: DoubleState::Off,
+                    quality: q(0x08),
+                },
+                elapsed: Cp16Time2a(500),
+                time: t56(),
+            },
+            serde_json::json!({"value": 1, "elapsed_ms": 500, "elapsed_invalid": true}),
+        ),
+        (
+            M_EP_TE_1 {
+                start: StartEvents(0x03),
+                quality: q(0x80),
+                duration: Cp16Time2a(250),
+                time: t56(),
+            },
+            serde_json::json!({"value": 3, "duration_ms": 250,
+                "quality": {"iv": true, "nt": false, "sb": false, "bl": false, "ov": false}}),
+        ),
+        (
+            M_EP_TF_1 {
+                circuits: OutputCircuits(0x09),
+                quality: q(0),
+                operating: Cp16Time2a(1234),
+                time: t56(),
+            },
+            serde_json::json!({"value": 9, "operating_ms": 1234}),
+        ),
+    ];
+    for (e, want) in cases {
+        let t = e.type_id();
+        let got = json(e);
+        assert_eq!(got["type_id"], serde_json::json!(t.id()));
+        assert_eq!(got["type"], serde_json::json!(t.mnemonic()));
+        for (k, w) in want.as_object().expect("object") {
+            assert_eq!(&got[k.as_str()], w, "{t} field {k}: {got}");
+        }
+    }
+}
+
+#[test]
+fn quality_flags_are_all_five_and_ov_only_where_the_type_has_it() {
+    let v = json(Element::M_ME_NC_1 {
+        value: 1.0,
+        quality: Quality(0x80 | 0x40 | 0x20 | 0x10 | 0x01),
+    });
+    assert_eq!(
+        v["quality"],
+        serde_json::json!({"iv": true, "nt": true, "sb": true, "bl": true, "ov": true})
+    );
+    // SIQ bit 0 is the value, not OV.
+    let v = json(Element::M_SP_NA_1 {
+        value: SinglePoint {
+            value: true,
+            quality: Quality(0x40),
+        },
+    });
+    assert_eq!(v["quality"]["ov"], serde_json::json!(false));
+    assert_eq!(v["quality"]["nt"], serde_json::json!(true));
+}
+
+#[test]
+fn types_without_time_tag_have_time_null() {
+    let v = json(Element::M_ME_NC_1 {
+        value: 1.0,
+        quality: Quality::GOOD,
+    });
+    assert!(v["time"].is_null());
+    assert!(v.get("time_invalid").is_none());
+}
+
+#[test]
+fn time_tags_are_read_in_the_configured_zone() {
+    let p = one(
+        1,
+        1,
+        Cot::new(Cause::SPONTANEOUS),
+        Element::M_SP_TB_1 {
+            value: SinglePoint::default(),
+            time: t56(),
+        },
+        Reception {
+            zone_offset_min: 60,
+            ..rx()
+        },
+    );
+    // 09:15:30.123 read as +01:00 is 08:15:30.123Z.
+    assert_eq!(p.time, Some(T - 3_600_000));
+}
+
+#[test]
+fn time_tag_bits_and_errors_are_reported() {
+    let mut f = t56().fields();
+    f.invalid = true;
+    f.summer_time = true;
+    let v = json(Element::M_SP_TB_1 {
+        value: SinglePoint::default(),
+        time: Cp56Time2a::from_fields(f),
+    });
+    assert_eq!(
+        (v["time_invalid"].clone(), v["summer_time"].clone()),
+        (serde_json::json!(true), serde_json::json!(true))
+    );
+    f.minute = 61;
+    let v = json(Element::M_SP_TB_1 {
+        value: SinglePoint::default(),
+        time: Cp56Time2a::from_fields(f),
+    });
+    assert!(v["time"].is_null());
+    assert_eq!(
+        v["time_error"],
+        serde_json::json!("time tag field minute = 61 is out of range 0..=59")
+    );
+}
+
+#[test]
+fn cp24_tags_are_completed_with_the_hour_of_receipt() {
+    // Received 09:15:30.125; tag 14:59.000 → 09:14:59.000; tag 50:00.000
+    // would be in the future → 08:50:00.000.
+    let p = spont(Element::M_SP_TA_1 {
+        value: SinglePoint::default(),
+        time: Cp24Time2a::new(14, 59_000, false),
+    });
+    assert_eq!(
+        p.time.map(rfc3339_ms).as_deref(),
+        Some("2026-11-21T09:14:59.000Z")
+    );
+    let p = spont(Element::M_SP_TA_1 {
+        value: SinglePoint::default(),
+        time: Cp24Time2a::new(50, 0, false),
+    });
+    assert_eq!(
+        p.time.map(rfc3339_ms).as_deref(),
+        Some("2026-11-21T08:50:00.000Z")
+    );
+}
+
+#[test]
+fn optional_fields_appear_only_when_set() {
+    let mut cot = Cot::new(Cause::INTERROGATED);
+    cot.test = true;
+    cot.negative = true;
+    let a = Asdu {
+        originator: 9,
+        ..Asdu::single(
+            cot,
+            1,
+            1,
+            Element::M_SP_NA_1 {
+                value: SinglePoint::default(),
+            },
+        )
+    };
+    let p = points_from_asdu(&a, rx()).remove(0);
+    let v: serde_json::Value = serde_json::from_str(&p.to_json()).expect("json");
+    assert_eq!(v["cot"], serde_json::json!(20));
+    assert_eq!(v["test"], serde_json::json!(true));
+    assert_eq!(v["negative"], serde_json::json!(true));
+    assert_eq!(v["originator"], serde_json::json!(9));
+    let plain = json(Element::M_SP_NA_1 {
+        value: SinglePoint::default(),
+    });
+    for k in [
+        "test",
+        "negative",
+        "originator",
+        "time_invalid",
+        "summer_time",
+        "time_error",
+        "elapsed_invalid",
+    ] {
+        assert!(plain.get(k).is_none(), "{k} present in {plain}");
+    }
+}
+
+#[test]
+fn sequences_give_one_point_per_object_and_commands_give_none() {
+    let a = Asdu {
+        type_id: TypeId::M_ME_NC_1,
+        sequence: true,
+        cot: Cot::new(Cause::INTERROGATED),
+        originator: 0,
+        common_address: 7,
+        objects: (10..13)
+            .map(|i| {
+                InformationObject::new(
+                    i,
+                    Element::M_ME_NC_1 {
+                        value: i as f32,
+                        quality: Quality::GOOD,
+                    },
+                )
+            })
+            .collect(),
+    };
+    let p = points_from_asdu(&a, rx());
+    assert_eq!(
+        p.iter().map(|p| (p.casdu, p.ioa)).collect::<Vec<_>>(),
+        [(7, 10), (7, 11), (7, 12)]
+    );
+    let gi = Asdu::single(
+        Cot::new(Cause::ACTIVATION_CON),
+        1,
+        0,
+        Element::C_IC_NA_1 {
+            qualifier: Qoi::STATION,
+        },
+    );
+    assert!(points_from_asdu(&gi, rx()).is_empty());
+}
+
+#[test]
+fn from_json_refuses_bad_fields_naming_them() {
+    let good = spont(Element::M_DP_NA_1 {
+        value: DoublePoint::default(),
+    })
+    .to_json();
+    let with = |k: &str, v: serde_json::Value| {
+        let mut j: serde_json::Value = serde_json::from_str(&good).expect("json");
+        j[k] = v;
+        DataPoint::from_json(&j.to_string())
+    };
+    let field = |r: Result<DataPoint, ContractError>| match r {
+        Err(ContractError::Field { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(with("value", serde_json::json!(4))), "value");
+    assert_eq!(field(with("casdu", serde_json::json!(70000))), "casdu");
+    assert_eq!(field(with("ioa", serde_json::json!(16_777_216))), "ioa");
+    assert_eq!(field(with("type_id", serde_json::json!(45))), "type_id");
+    assert_eq!(field(with("type", serde_json::json!("M_SP_NA_1"))), "type");
+    assert_eq!(
+        field(with("received", serde_json::json!("yesterday"))),
+        "received"
+    );
+    assert!(matches!(
+        DataPoint::from_json("{"),
+        Err(ContractError::Json(_))
+    ));
+    assert!(matches!(
+        DataPoint::from_json("[]"),
+        Err(ContractError::Json(_))
+    ));
+}
+
+#[test]
+fn rfc3339_parser_accepts_what_we_write_and_refuses_the_rest() {
+    assert_eq!(parse_rfc3339_ms("2026-11-21T09:15:30.123Z"), Some(T));
+    assert_eq!(parse_rfc3339_ms("2026-11-21T09:15:30Z"), Some(T - 123));
+    for bad in [
+        "2026-02-30T00:00:00.000Z",
+        "2026-11-21T24:00:00.000Z",
+        "2026-11-21 09:15:30Z",
+        "2026-11-21T09:15:30.123+01:00",
+        "",
+        "2026-11-21T09:15:30.Z",
+    ] {
+        assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+    }
+}
+
+/// Any monitor element, from arbitrary octets of the right length.
+fn monitor_element() -> impl Strategy<Value = Element> {
+    let monitor: Vec<TypeId> = TypeId::ALL
+        .iter()
+        .copied()
+        .filter(|t| t.is_monitor())
+        .collect();
+    (
+        proptest::sample::select(monitor),
+        proptest::collection::vec(any::<u8>(), 16),
+    )
+        .prop_filter_map("decodes", |(t, bytes)| {
+            Element::read(t, &mut ReadCursor::new(&bytes)).ok()
+        })
+}
+
+proptest! {
+    #[test]
+    fn json_reads_back_to_the_same_point(e in monitor_element(), casdu in any::<u16>(), ioa in 0u32..=0xFF_FFFF, received in 946_684_800_000i64..4_102_444_800_000) {
+        let p = one(casdu, ioa, Cot::new(Cause::SPONTANEOUS), e, Reception { received, ..rx() });
+        let json = p.to_json();
+        let back = DataPoint::from_json(&json);
+        match (&p.value, &back) {
+            (PointValue::Float(f), Ok(b)) if !f.is_finite() => prop_assert!(matches!(b.value, PointValue::Float(g) if g.is_nan())),
+            (_, Ok(b)) => prop_assert_eq!(b, &p, "{}", json),
+            (_, Err(e)) => prop_assert!(false, "{e}: {json}"),
+        }
+    }
+
+    #[test]
+    fn from_json_never_panics(s in ".{0,300}") {
+        let _ = DataPoint::from_json(&s);
+    }
+}
