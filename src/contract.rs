@@ -10,6 +10,8 @@
 //! that JSON from Valkey, written by any connector, never panics a reader.
 //! The schema is `docs/schema/datapoint.schema.json`.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::iec104::asdu::Asdu;
@@ -116,7 +118,7 @@ pub struct DataPoint {
     pub test: bool,
     pub negative: bool,
     pub originator: u8,
-    pub source: String,
+    pub source: Arc<str>,
     /// When the connector received it, Unix ms.
     pub received: i64,
 }
@@ -125,7 +127,7 @@ pub struct DataPoint {
 #[derive(Debug, Clone, Copy)]
 pub struct Reception<'a> {
     /// The connector ID.
-    pub source: &'a str,
+    pub source: &'a Arc<str>,
     /// Receive time, Unix ms.
     pub received: i64,
     /// Minutes east of UTC that time tags are read in.
@@ -157,7 +159,7 @@ pub fn points_from_asdu(asdu: &Asdu, rx: Reception<'_>) -> Vec<DataPoint> {
                 test: asdu.cot.test,
                 negative: asdu.cot.negative,
                 originator: asdu.originator,
-                source: rx.source.to_owned(),
+                source: Arc::clone(rx.source),
                 received: rx.received,
             };
             p.set_time(tag, rx);
@@ -765,7 +767,7 @@ impl WireOwned {
             test: self.test,
             negative: self.negative,
             originator: field::<u8>("originator", self.originator, "0..=255")?,
-            source: self.source,
+            source: self.source.into(),
             received,
         })
     }

@@ -14,8 +14,10 @@ use proptest::prelude::*;
 const T: i64 = 1_795_252_530_123;
 
 fn rx() -> Reception<'static> {
+    static SOURCE: std::sync::LazyLock<std::sync::Arc<str>> =
+        std::sync::LazyLock::new(|| "inbound-1".into());
     Reception {
-        source: "inbound-1",
+        source: &SOURCE,
         received: T + 2,
         zone_offset_min: 0,
     }

@@ -11,3 +11,4 @@
 pub mod config;
 pub mod contract;
 pub mod iec104;
+pub mod inbound;

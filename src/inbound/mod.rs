@@ -1,0 +1,6 @@
+//! The `iec104-inbound` role: a client of a remote IEC 104 server that
+//! writes every received point into the Valkey process image.
+//!
+//! - [`session`]: what is done with the application data of a connection,
+//!   without I/O.
+pub mod session;

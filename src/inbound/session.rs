@@ -1,0 +1,346 @@
+//! What the inbound connector does with one connection's application data,
+//! without I/O: decode each received ASDU, turn monitor information into
+//! contract data points, answer what it cannot handle, follow
+//! interrogations, and mark the quality of cached points when the source is
+//! lost.
+//!
+//! Data flow: the connection task hands every received ASDU to
+//! [`Session::on_asdu`] with the receive time and gets back [`Output`]:
+//! data points to write to Valkey and ASDUs to send (negative
+//! confirmations, a new interrogation after an end of initialization).
+//! [`Session::interrogation`] builds the general interrogation commands and
+//! starts tracking them; [`Session::on_link_lost`] and
+//! [`Session::link_loss_grace_expired`] apply the link-loss policy.
+//!
+//! Link-loss policy ([`OnLinkLoss`]): when the link has been down for the
+//! grace period, every point this connector wrote is re-written with
+//! `nt` (or `iv`) set; after a reconnection, each station's completed
+//! interrogation (ACT_TERM) marks `iv` on its cached points that the
+//! interrogation did not deliver again. `keep` leaves points as they are.
+//! A re-written point keeps its value, time tag and cause; `received` is
+//! the time of the change.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tracing::{debug, info, warn};
+
+use crate::config::OnLinkLoss;
+use crate::contract::{DataPoint, Reception, points_from_asdu};
+use crate::iec104::asdu::{self, Asdu, AsduError, BROADCAST_CA, Header};
+use crate::iec104::elements::{Qcc, Qoi};
+use crate::iec104::time::Cp56Time2a;
+use crate::iec104::types::{Cause, Cot, Element, TypeId};
+
+/// What one received ASDU leads to.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Data points to write, in order.
+    pub points: Vec<DataPoint>,
+    /// ASDUs to send back, in order.
+    pub replies: Vec<Vec<u8>>,
+}
+
+/// A received ASDU that breaks the protocol: the connection is to be closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed ASDU from the server: {0}")]
+pub struct ProtocolError(pub AsduError);
+
+/// Counters for the status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub points_received: u64,
+    pub unknown_types: u64,
+    pub negative_confirmations: u64,
+}
+
+/// The interrogation in progress: the stations asked and the points each
+/// has delivered so far.
+#[derive(Debug, Default)]
+struct Interrogation {
+    /// Stations asked; `None` = broadcast (every station that answers).
+    asked: Option<HashSet<u16>>,
+    delivered: HashMap<u16, HashSet<u32>>,
+}
+
+/// The application side of one inbound connector.
+#[derive(Debug)]
+pub struct Session {
+    source: Arc<str>,
+    zone_offset_min: i32,
+    on_link_loss: OnLinkLoss,
+    common_addresses: Vec<u16>,
+    /// The last point written per (CASDU, IOA).
+    cache: HashMap<(u16, u32), DataPoint>,
+    gi: Option<Interrogation>,
+    stats: SessionStats,
+    warned_types: HashSet<u8>,
+}
+
+impl Session {
+    /// `common_addresses` empty means the broadcast address 65535.
+    pub fn new(
+        source: &str,
+        zone_offset_min: i32,
+        on_link_loss: OnLinkLoss,
+        common_addresses: Vec<u16>,
+    ) -> Self {
+        Session {
+            source: source.into(),
+            zone_offset_min,
+            on_link_loss,
+            common_addresses,
+            cache: HashMap::new(),
+            gi: None,
+            stats: SessionStats::default(),
+            warned_types: HashSet::new(),
+        }
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Points in the cache.
+    pub fn points_known(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Changes the settings that apply from now on, keeping the cache.
+    pub fn reconfigure(
+        &mut self,
+        zone_offset_min: i32,
+        on_link_loss: OnLinkLoss,
+        common_addresses: Vec<u16>,
+    ) {
+        self.zone_offset_min = zone_offset_min;
+        self.on_link_loss = on_link_loss;
+        self.common_addresses = common_addresses;
+    }
+
+    /// The general interrogation commands (QOI 20) for the configured
+    /// stations, and tracking of their answers.
+    pub fn interrogation(&mut self) -> Vec<Vec<u8>> {
+        let cas = if self.common_addresses.is_empty() {
+            vec![BROADCAST_CA]
+        } else {
+            self.common_addresses.clone()
+        };
+        self.gi = Some(Interrogation {
+            asked: (!self.common_addresses.is_empty()).then(|| cas.iter().copied().collect()),
+            delivered: HashMap::new(),
+        });
+        cas.into_iter()
+            .map(|ca| {
+                command(
+                    ca,
+                    Element::C_IC_NA_1 {
+                        qualifier: Qoi::STATION,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Counter interrogation commands (general request, no freeze).
+    pub fn counter_interrogation(&self) -> Vec<Vec<u8>> {
+        self.targets()
+            .map(|ca| command(ca, Element::C_CI_NA_1 { qualifier: Qcc(5) }))
+            .collect()
+    }
+
+    /// Clock synchronisation commands carrying `now_unix_ms` in the
+    /// configured zone.
+    pub fn clock_sync(&self, now_unix_ms: i64) -> Vec<Vec<u8>> {
+        let local = now_unix_ms + i64::from(self.zone_offset_min) * 60_000;
+        let Ok(time) = Cp56Time2a::from_unix_ms(local) else {
+            warn!(
+                now_unix_ms,
+                "system clock outside the years a CP56Time2a holds: no clock synchronisation"
+            );
+            return Vec::new();
+        };
+        self.targets()
+            .map(|ca| command(ca, Element::C_CS_NA_1 { time }))
+            .collect()
+    }
+
+    fn targets(&self) -> impl Iterator<Item = u16> + '_ {
+        let broadcast = self.common_addresses.is_empty().then_some(BROADCAST_CA);
+        self.common_addresses.iter().copied().chain(broadcast)
+    }
+
+    /// One received ASDU (the octets of an I-frame), received at `now` (Unix ms).
+    pub fn on_asdu(&mut self, raw: &[u8], now: i64) -> Result<Output, ProtocolError> {
+        let mut out = Output::default();
+        let asdu = match Asdu::decode(raw) {
+            Ok(a) => a,
+            Err(AsduError::UnknownType(id)) => {
+                // Answered as the standard and lib60870 do: mirrored, cause 44, P/N set.
+                self.stats.unknown_types += 1;
+                if self.warned_types.insert(id) {
+                    warn!(
+                        type_id = id,
+                        "unknown type id from the server: answered with cause 44 (unknown type)"
+                    );
+                }
+                if let Ok(h) = Header::decode(raw)
+                    && !h.cot.negative
+                    && let Ok(reply) = asdu::mirror(raw, Cause::UNKNOWN_TYPE, true)
+                {
+                    out.replies.push(reply);
+                }
+                return Ok(out);
+            }
+            Err(e) => return Err(ProtocolError(e)),
+        };
+        if asdu.type_id.is_monitor() {
+            let rx = Reception {
+                source: &self.source,
+                received: now,
+                zone_offset_min: self.zone_offset_min,
+            };
+            let points = points_from_asdu(&asdu, rx);
+            self.stats.points_received += points.len() as u64;
+            if let Some(gi) = &mut self.gi
+                && is_interrogated(asdu.cot.cause)
+            {
+                let seen = gi.delivered.entry(asdu.common_address).or_default();
+                seen.extend(points.iter().map(|p| p.ioa));
+            }
+            for p in &points {
+                self.cache.insert((p.casdu, p.ioa), p.clone());
+            }
+            out.points = points;
+            return Ok(out);
+        }
+        match (asdu.type_id, asdu.cot.cause) {
+            (TypeId::C_IC_NA_1, c) if c == Cause::ACTIVATION_CON => {
+                if asdu.cot.negative {
+                    self.stats.negative_confirmations += 1;
+                    warn!(
+                        ca = asdu.common_address,
+                        "the server refused the general interrogation"
+                    );
+                } else {
+                    debug!(ca = asdu.common_address, "general interrogation confirmed");
+                }
+            }
+            (TypeId::C_IC_NA_1, c) if c == Cause::ACTIVATION_TERMINATION => {
+                out.points = self.interrogation_done(asdu.common_address, now);
+            }
+            (TypeId::M_EI_NA_1, _) => {
+                info!(
+                    ca = asdu.common_address,
+                    "end of initialization from the server: interrogating again"
+                );
+                out.replies = self.interrogation();
+            }
+            (t, c) if asdu.cot.negative || (44..=47).contains(&c.value()) => {
+                self.stats.negative_confirmations += 1;
+                warn!(type_id = %t, cot = %asdu.cot, ca = asdu.common_address, "negative answer from the server");
+            }
+            (t, c) => {
+                debug!(type_id = %t, cause = %c, ca = asdu.common_address, "answer from the server")
+            }
+        }
+        Ok(out)
+    }
+
+    /// A station finished its interrogation: its cached points that it did
+    /// not deliver again are marked invalid (unless the policy keeps them).
+    fn interrogation_done(&mut self, ca: u16, now: i64) -> Vec<DataPoint> {
+        let Some(gi) = &mut self.gi else {
+            return Vec::new();
+        };
+        let stations: Vec<u16> = if ca == BROADCAST_CA {
+            self.cache
+                .keys()
+                .map(|(c, _)| *c)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect()
+        } else {
+            vec![ca]
+        };
+        let delivered = std::mem::take(&mut gi.delivered);
+        if let Some(asked) = &mut gi.asked {
+            asked.remove(&ca);
+            if asked.is_empty() {
+                self.gi = None;
+            }
+        }
+        info!(
+            ca,
+            points = delivered.values().map(HashSet::len).sum::<usize>(),
+            "general interrogation complete"
+        );
+        if self.on_link_loss == OnLinkLoss::Keep {
+            return Vec::new();
+        }
+        let empty = HashSet::new();
+        let mut marked = Vec::new();
+        for station in stations {
+            let seen = delivered.get(&station).unwrap_or(&empty);
+            for ((c, ioa), p) in self.cache.iter_mut() {
+                if *c == station && !seen.contains(ioa) && !p.quality.iv {
+                    p.quality.iv = true;
+                    p.received = now;
+                    marked.push(p.clone());
+                }
+            }
+        }
+        if !marked.is_empty() {
+            warn!(
+                ca,
+                points = marked.len(),
+                "points not delivered by the interrogation marked invalid"
+            );
+        }
+        marked.sort_by_key(|p| (p.casdu, p.ioa));
+        marked
+    }
+
+    /// The link is lost: forget the interrogation in progress.
+    pub fn on_link_lost(&mut self) {
+        self.gi = None;
+    }
+
+    /// The link stayed down for the grace period: every cached point gets
+    /// the policy's flag, re-written at `now`.
+    pub fn link_loss_grace_expired(&mut self, now: i64) -> Vec<DataPoint> {
+        let mut marked: Vec<DataPoint> = Vec::new();
+        for p in self.cache.values_mut() {
+            let flag = match self.on_link_loss {
+                OnLinkLoss::Nt => &mut p.quality.nt,
+                OnLinkLoss::Iv => &mut p.quality.iv,
+                OnLinkLoss::Keep => return Vec::new(),
+            };
+            if !*flag {
+                *flag = true;
+                p.received = now;
+                marked.push(p.clone());
+            }
+        }
+        marked.sort_by_key(|p| (p.casdu, p.ioa));
+        if !marked.is_empty() {
+            warn!(points = marked.len(), policy = ?self.on_link_loss, "source lost: points marked");
+        }
+        marked
+    }
+}
+
+fn is_interrogated(c: Cause) -> bool {
+    (20..=36).contains(&c.value())
+}
+
+fn command(ca: u16, element: Element) -> Vec<u8> {
+    // Commands with one object of a fixed small size always encode.
+    Asdu::single(Cot::new(Cause::ACTIVATION), ca, 0, element)
+        .to_bytes()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
