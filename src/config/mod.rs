@@ -62,6 +62,102 @@ const ENV_STRING_KEYS: [&str; 7] = [
 /// Reads the layers (defaults < `--config` file < `ALP_CONNEX_*` < command
 /// line), and returns the checked settings.
 pub fn load(args: &InboundArgs) -> Result<InboundSettings, ConfigError> {
+    layers(args)?.settings()
+}
+
+/// The start-up layers, kept so that the managed settings from Valkey can
+/// be applied on top of them and checked by the same rules.
+#[derive(Debug, Clone)]
+pub struct Layers {
+    figment: Figment,
+}
+
+/// The keys of the managed configuration (`connectors:{ID}:config`) and the
+/// settings they set.
+pub const MANAGED_KEYS: [(&str, &str); 18] = [
+    ("host", "client.host"),
+    ("port", "client.port"),
+    ("log_level", "log_level"),
+    ("t0", "client.t0"),
+    ("t1", "client.t1"),
+    ("t2", "client.t2"),
+    ("t3", "client.t3"),
+    ("k", "client.k"),
+    ("w", "client.w"),
+    ("alternative_hosts", "client.alternative_hosts"),
+    ("reconnect_interval_s", "client.reconnect_interval_s"),
+    ("common_addresses", "client.common_addresses"),
+    ("periodic_gi_s", "client.periodic_gi_s"),
+    ("clock_sync", "client.clock_sync"),
+    ("counter_interrogation_s", "client.counter_interrogation_s"),
+    ("on_link_loss", "client.on_link_loss"),
+    ("link_loss_grace_s", "client.link_loss_grace_s"),
+    ("time_zone", "client.time_zone"),
+];
+
+impl Layers {
+    /// The checked settings of the start-up layers.
+    pub fn settings(&self) -> Result<InboundSettings, ConfigError> {
+        let raw: RawSettings = self.figment.extract().map_err(from_figment)?;
+        let settings = raw.resolve()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The checked settings with the managed JSON object on top: every key
+    /// optional, values present override the start-up layers. Errors name
+    /// the setting (`client.port = 70000: must be in 1..=65535`).
+    pub fn with_managed(&self, json: &str) -> Result<InboundSettings, ConfigError> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+            ConfigError::invalid(
+                "managed configuration",
+                "(not JSON)",
+                format!("must be a JSON object: {e}"),
+            )
+        })?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(ConfigError::invalid(
+                "managed configuration",
+                one_line(&value.to_string()),
+                "must be a JSON object",
+            ));
+        };
+        let mut nested = serde_json::Map::new();
+        for (key, v) in map {
+            let Some((_, path)) = MANAGED_KEYS.iter().find(|(k, _)| *k == key) else {
+                return Err(ConfigError::UnknownKey {
+                    key: format!("managed configuration key {key:?}"),
+                    allowed: MANAGED_KEYS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            match path.split_once('.') {
+                Some((section, field)) => {
+                    let entry = nested
+                        .entry(section)
+                        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+                    if let serde_json::Value::Object(m) = entry {
+                        m.insert(field.to_owned(), v);
+                    }
+                }
+                None => {
+                    nested.insert((*path).to_owned(), v);
+                }
+            }
+        }
+        let figment = self
+            .figment
+            .clone()
+            .merge(Serialized::defaults(serde_json::Value::Object(nested)));
+        Layers { figment }.settings()
+    }
+}
+
+/// Reads the start-up layers without checking them yet.
+pub fn layers(args: &InboundArgs) -> Result<Layers, ConfigError> {
     check_env(std::env::vars_os().map(|(k, _)| k))?;
     let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
     if let Some(path) = &args.config {
@@ -89,10 +185,7 @@ pub fn load(args: &InboundArgs) -> Result<InboundSettings, ConfigError> {
         figment = figment.merge(Serialized::default(key.as_str(), value));
     }
     figment = figment.merge(Serialized::defaults(args.layer()));
-    let raw: RawSettings = figment.extract().map_err(from_figment)?;
-    let settings = raw.resolve()?;
-    settings.validate()?;
-    Ok(settings)
+    Ok(Layers { figment })
 }
 
 /// A parser's multi-line message (position, source excerpt, caret,

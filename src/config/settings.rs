@@ -238,6 +238,10 @@ pub struct RedisSettings {
     pub stream_max_length: u64,
     /// Name of the update stream.
     pub in_stream: String,
+    /// Valkey Cluster instead of a standalone server.
+    pub cluster: bool,
+    /// Trim the stream exactly (`MAXLEN =`) instead of approximately (`MAXLEN ~`).
+    pub exact_trim: bool,
 }
 
 /// The settings as the layers give them. Every field has its default here,
@@ -294,6 +298,8 @@ pub struct RawRedis {
     pub pwd_file: Option<PathBuf>,
     pub stream_max_length: u64,
     pub in_stream: String,
+    pub cluster: bool,
+    pub exact_trim: bool,
 }
 
 impl Default for RawClient {
@@ -330,6 +336,8 @@ impl Default for RawRedis {
             pwd_file: None,
             stream_max_length: DEFAULT_STREAM_MAX_LENGTH,
             in_stream: DEFAULT_IN_STREAM.to_owned(),
+            cluster: false,
+            exact_trim: false,
         }
     }
 }
@@ -480,6 +488,8 @@ impl RawSettings {
             password,
             stream_max_length: r.stream_max_length,
             in_stream: r.in_stream,
+            cluster: r.cluster,
+            exact_trim: r.exact_trim,
         };
         Ok(InboundSettings {
             id,
@@ -789,5 +799,13 @@ pub fn setting_docs() -> Vec<SettingDoc> {
             "Cap of the update stream in entries, at least 1.",
         ),
         doc("redis.in_stream", "Name of the update stream, not empty."),
+        doc(
+            "redis.cluster",
+            "Valkey Cluster: host:port is one seed node, the others are discovered.",
+        ),
+        doc(
+            "redis.exact_trim",
+            "Trim the stream to exactly stream_max_length (MAXLEN =) instead of approximately (MAXLEN ~, may hold about 100 more); exact costs Valkey throughput.",
+        ),
     ]
 }

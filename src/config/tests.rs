@@ -567,3 +567,59 @@ fn param_warnings_are_reported() {
     assert_eq!(s.warnings().len(), 1);
     assert!(s.warnings()[0].starts_with("client: w = 10"));
 }
+
+mod managed {
+    use super::*;
+    use crate::config::layers;
+
+    /// The documented command line's layers, read inside a jail so that no
+    /// other test's environment is seen.
+    fn base() -> crate::config::Layers {
+        let mut out = None;
+        jail(|_| {
+            out = Some(layers(&InboundArgs::try_parse_from(documented()).unwrap()).unwrap());
+            Ok(())
+        });
+        out.expect("layers read")
+    }
+
+    #[test]
+    fn managed_values_override_the_start_up_layers() {
+        let l = base();
+        let s = l
+            .with_managed(r#"{"host": "10.9.9.9", "port": 2405, "log_level": "warning", "t1": 20, "k": 20, "w": 10}"#)
+            .unwrap();
+        assert_eq!((s.client.host.as_str(), s.client.port), ("10.9.9.9", 2405));
+        assert_eq!(s.log_level, LogLevel::Warning);
+        assert_eq!(s.client.params.t1.as_secs(), 20);
+        assert_eq!((s.client.params.k, s.client.params.w), (20, 10));
+        // Untouched settings keep their start-up values.
+        assert_eq!(s.redis.stream_max_length, 5000);
+        assert_eq!(l.with_managed("{}").unwrap(), l.settings().unwrap());
+    }
+
+    #[test]
+    fn a_managed_port_out_of_range_is_refused_naming_the_setting() {
+        let e = base().with_managed(r#"{"port": 70000}"#).unwrap_err();
+        assert_eq!(e.to_string(), "client.port = 70000: must be in 1..=65535");
+    }
+
+    #[test]
+    fn a_managed_t2_not_below_t1_is_refused() {
+        let e = base().with_managed(r#"{"t1": 5, "t2": 5}"#).unwrap_err();
+        assert!(e.to_string().contains("t2"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_managed_key_is_refused_naming_it() {
+        let e = base().with_managed(r#"{"prot": 2404}"#).unwrap_err();
+        assert!(e.to_string().contains("\"prot\""), "{e}");
+    }
+
+    #[test]
+    fn managed_json_that_is_not_an_object_is_refused() {
+        for bad in ["", "[1]", "\"x\"", "{", "null"] {
+            assert!(base().with_managed(bad).is_err(), "{bad:?}");
+        }
+    }
+}
