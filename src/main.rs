@@ -40,26 +40,45 @@ fn iec104_inbound(args: &InboundArgs) -> ExitCode {
         print!("{}", config::generate());
         return ExitCode::SUCCESS;
     }
-    let settings = match config::load(args) {
-        Ok(s) => s,
+    let loaded = config::layers(args).and_then(|l| l.settings().map(|s| (l, s)));
+    let (layers, settings) = match loaded {
+        Ok(ls) => ls,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    init_logging(&settings);
+    let log = init_logging(&settings);
     tracing::info!(settings = ?settings, "effective settings");
     for warning in settings.warnings() {
         tracing::warn!("{warning}");
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(alp_connex::inbound::run(layers, settings, log));
     ExitCode::SUCCESS
 }
 
-fn init_logging(settings: &InboundSettings) {
-    tracing_subscriber::fmt()
-        .with_max_level(settings.log_level.filter())
-        .with_writer(std::io::stderr)
+/// Logging to stderr at the configured level, changeable at run time.
+fn init_logging(settings: &InboundSettings) -> alp_connex::inbound::LogControl {
+    use tracing_subscriber::prelude::*;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(settings.log_level.filter());
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .init();
+    Box::new(move |level: config::LogLevel| {
+        let _ = handle.modify(|f| *f = level.filter());
+    })
 }
 
 #[cfg(test)]

@@ -3,4 +3,9 @@
 //!
 //! - [`session`]: what is done with the application data of a connection,
 //!   without I/O.
+//! - [`run`](mod@run): the main loop: connection, reconnection, managed
+//!   configuration, status, shutdown.
+pub mod run;
 pub mod session;
+
+pub use run::{LogControl, run};

@@ -30,17 +30,17 @@ use serde_json::{Value, json};
 use crate::support::free_port;
 use crate::support::{Peer, c104_master, c104_rtu};
 
-const T: Duration = Duration::from_secs(20);
+pub(crate) const T: Duration = Duration::from_secs(20);
 /// 2026-11-21 09:15:30.123 UTC.
-const TIME_MS: i64 = 1_795_252_530_123;
-const CA: u16 = 1;
+pub(crate) const TIME_MS: i64 = 1_795_252_530_123;
+pub(crate) const CA: u16 = 1;
 
 fn t56(offset_ms: i64) -> Cp56Time2a {
     Cp56Time2a::from_unix_ms(TIME_MS + offset_ms).expect("in range")
 }
 
 /// One point of every monitor type c104 serves, at IOA 100 upwards.
-fn points() -> Vec<(u32, Element)> {
+pub(crate) fn points() -> Vec<(u32, Element)> {
     use Element::*;
     let q = Quality;
     let sp = |value, b| SinglePoint {
@@ -155,14 +155,14 @@ fn points() -> Vec<(u32, Element)> {
     (100..).zip(elements).collect()
 }
 
-fn is_counter(t: TypeId) -> bool {
+pub(crate) fn is_counter(t: TypeId) -> bool {
     matches!(t, TypeId::M_IT_NA_1 | TypeId::M_IT_TB_1)
 }
 
 /// The types c104 2.2.1 puts into its interrogation answer; it sends
 /// M_ME_ND_1, M_PS_NA_1 and M_EP_* only spontaneously, integrated totals
 /// only by counter interrogation (tests/peers/README.md).
-fn in_c104_interrogation(t: TypeId) -> bool {
+pub(crate) fn in_c104_interrogation(t: TypeId) -> bool {
     use TypeId::*;
     matches!(
         t,
@@ -185,7 +185,7 @@ fn in_c104_interrogation(t: TypeId) -> bool {
 
 /// The peer scripts' JSON shape of one point: type, value, quality (raw
 /// bits without value bits), time_ms, and the extras of the type.
-fn summary(ioa: u32, e: &Element) -> Value {
+pub(crate) fn summary(ioa: u32, e: &Element) -> Value {
     use Element::*;
     let time = |t: &Cp56Time2a| json!(t.to_unix_ms().ok());
     let mut v = match e {
@@ -293,7 +293,7 @@ fn bcr_flags(b: &BinaryCounter) -> u8 {
 /// Compares two summaries: equal, but normalized values within one step of
 /// 1/32768 (lib60870 scales them by 32767.5), and the peer's extra fields
 /// (cot, sq, ca, event) ignored.
-fn assert_same_point(got: &Value, want: &Value) {
+pub(crate) fn assert_same_point(got: &Value, want: &Value) {
     for (k, w) in want.as_object().expect("object") {
         let g = &got[k.as_str()];
         let close = match (k.as_str(), g.as_f64(), w.as_f64()) {
@@ -360,7 +360,7 @@ fn command(type_id_element: Element, cause: Cause, ca: u16) -> Vec<u8> {
         .expect("command encodes")
 }
 
-fn rtu_with_every_type(port: u16) -> Peer {
+pub(crate) fn rtu_with_every_type(port: u16) -> Peer {
     let mut rtu = c104_rtu(port, &["--ca", "1"]);
     let specs: Vec<Value> = station_points()
         .iter()
@@ -522,7 +522,7 @@ struct Seen {
 
 /// The points our station serves: every monitor type (100..120) plus ten
 /// consecutive floats (200..210), which the interrogation answer packs SQ=1.
-fn station_points() -> Vec<(u32, Element)> {
+pub(crate) fn station_points() -> Vec<(u32, Element)> {
     let mut p = points();
     p.extend((200..210).map(|i| {
         (

@@ -7,3 +7,4 @@ mod fuzz_corpus;
 mod interop;
 mod peer_selftest;
 mod support_tests;
+mod inbound;

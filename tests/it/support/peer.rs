@@ -202,6 +202,11 @@ impl Peer {
         result
     }
 
+    /// The process id (to freeze it with SIGSTOP in a test).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every JSON line received so far.
     pub fn history(&self) -> &[Value] {
         &self.history

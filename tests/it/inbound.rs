@@ -1,0 +1,500 @@
+//! The inbound connector end to end, with real parts only: a c104 server
+//! as the RTU (tests/peers/c104_rtu.py, paced within c104's limits), a
+//! Valkey server the test starts, and the `alp-connex iec104-inbound`
+//! binary as a child process. State in Valkey is polled against a deadline.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alp_connex::contract::{DataPoint, PointValue, Reception, points_from_asdu};
+use alp_connex::iec104::asdu::Asdu;
+use alp_connex::iec104::types::{Cause, Cot, Element};
+use serde_json::{Value, json};
+
+use crate::interop::{CA, T, in_c104_interrogation, station_points, summary};
+use crate::support::{Peer, ValkeyGuard, c104_rtu, free_port};
+
+/// The connector binary as a child process; stopped with SIGTERM on drop.
+struct Connector {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    id: String,
+}
+
+impl Connector {
+    fn start(id: &str, valkey: &ValkeyGuard, client: &[&str], env: &[(&str, &str)]) -> Connector {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
+        cmd.args(["iec104-inbound", "--id", id, "--log-level", "debug", "client"]);
+        cmd.args(client);
+        cmd.args(["redis", "--host", &format!("127.0.0.1:{}", valkey.port())]);
+        if let Some(p) = valkey.password() {
+            cmd.args(["--pwd", p]);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("start alp-connex");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = log.lock() {
+                        l.push(line);
+                    }
+                }
+            });
+        }
+        Connector {
+            child,
+            log,
+            id: id.to_owned(),
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let l = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        l.iter().rev().take(40).rev().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Waits until `f` holds, failing with the connector's log.
+    fn until(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{what}: not within {timeout:?}\n--- connector log:\n{}", self.log_tail());
+    }
+
+    fn status(&self, valkey: &ValkeyGuard) -> Value {
+        valkey
+            .command(&["GET", &format!("connectors:{}:status", self.id)])
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        // SIGTERM, so that the shutdown path runs; then reap.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn image(valkey: &ValkeyGuard, ca: u16, ioa: u32) -> Option<DataPoint> {
+    let s = valkey.command(&["GET", &format!("process:image:casdu:{ca}:ioa:{ioa}")]).ok()?;
+    DataPoint::from_json(&s).ok()
+}
+
+/// The stream entries: (id, [(field, value)]).
+fn stream(valkey: &ValkeyGuard, name: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let raw = valkey.command(&["XRANGE", name, "-", "+"]).unwrap_or_default();
+    let lines: Vec<&str> = raw.lines().collect();
+    lines
+        .chunks(9)
+        .filter(|c| c.len() == 9)
+        .map(|c| {
+            let fields = c[1..].chunks(2).map(|kv| (kv[0].to_owned(), kv[1].to_owned())).collect();
+            (c[0].to_owned(), fields)
+        })
+        .collect()
+}
+
+/// The data point the contract makes of `e`, for comparison.
+fn expected(ca: u16, ioa: u32, e: &Element, cause: Cause) -> DataPoint {
+    let source = Arc::<str>::from("x");
+    let a = Asdu::single(Cot::new(cause), ca, ioa, e.clone());
+    points_from_asdu(
+        &a,
+        Reception {
+            source: &source,
+            received: 0,
+            zone_offset_min: 0,
+        },
+    )
+    .remove(0)
+}
+
+/// Value, quality and (when the type carries one) time tag agree;
+/// normalized values within one step (lib60870 scales by 32767.5).
+fn assert_same(got: &DataPoint, want: &DataPoint) {
+    match (got.value, want.value) {
+        (PointValue::Normalized(a), PointValue::Normalized(b)) => {
+            assert!((i32::from(a) - i32::from(b)).abs() <= 1, "{got:?} vs {want:?}")
+        }
+        (a, b) => assert_eq!(a, b, "IOA {}: {got:?}", got.ioa),
+    }
+    assert_eq!(got.quality, want.quality, "IOA {}", got.ioa);
+    if got.type_id == want.type_id {
+        assert_eq!(got.time, want.time, "IOA {}", got.ioa);
+    } else {
+        assert_eq!(got.type_id, want.type_id.untimed(), "IOA {}", got.ioa);
+        assert_eq!(got.time, None);
+    }
+}
+
+fn gi_points() -> Vec<(u32, Element)> {
+    station_points()
+        .into_iter()
+        .filter(|(_, e)| in_c104_interrogation(e.type_id()))
+        .collect()
+}
+
+fn port_args(port: u16) -> [String; 2] {
+    ["--port".to_owned(), port.to_string()]
+}
+
+fn client(port: u16, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec!["--host".into(), "127.0.0.1".into()];
+    v.extend(port_args(port));
+    v.extend(extra.iter().map(|s| (*s).to_owned()));
+    v
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn all_in_image(valkey: &ValkeyGuard, points: &[(u32, Element)]) -> bool {
+    points.iter().all(|(ioa, _)| image(valkey, CA, *ioa).is_some())
+}
+
+#[test]
+fn the_interrogation_snapshot_of_every_monitor_type_reaches_the_image() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let _rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start("gi", &valkey, &strs(&client(port, &[])), &[]);
+    let want = gi_points();
+    c.until("every interrogated point in the image", T, || all_in_image(&valkey, &want));
+    for (ioa, e) in &want {
+        let got = image(&valkey, CA, *ioa).expect("present");
+        assert_eq!((got.casdu, got.ioa, got.cot), (CA, *ioa, 20));
+        assert_eq!(got.source.as_ref(), "gi");
+        assert_same(&got, &expected(CA, *ioa, e, Cause::INTERROGATED));
+    }
+    c.until("status connected", T, || c.status(&valkey)["state"] == json!("connected"));
+    let st = c.status(&valkey);
+    assert_eq!(st["kind"], json!("iec104-inbound"));
+    assert_eq!(st["remote"], json!(format!("127.0.0.1:{port}")));
+    let ttl: i64 = valkey.command(&["TTL", "connectors:gi:status"]).expect("ttl").parse().expect("int");
+    assert!((1..=15).contains(&ttl), "status TTL {ttl}");
+}
+
+#[test]
+fn spontaneous_updates_reach_image_and_stream_in_order_with_contract_fields() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let mut rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start("spont", &valkey, &strs(&client(port, &[])), &[]);
+    c.until("interrogation written", T, || all_in_image(&valkey, &gi_points()));
+    let before = stream(&valkey, "process:updates").len();
+    let all: Vec<(u32, Element)> = station_points();
+    let ioas: Vec<u32> = all.iter().map(|(i, _)| *i).collect();
+    rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": ioas}));
+    let sent = rtu.expect_event("transmitted", T);
+    assert_eq!(sent["on_wire"], json!(ioas.len()), "c104 sent every point: {sent}");
+    c.until("every spontaneous point in the stream", T, || {
+        stream(&valkey, "process:updates").len() >= before + ioas.len()
+    });
+    let entries = stream(&valkey, "process:updates");
+    let spont: Vec<&(String, Vec<(String, String)>)> = entries[before..].iter().collect();
+    assert_eq!(spont.len(), ioas.len(), "one entry per point, no more");
+    for ((_, fields), (ioa, e)) in spont.iter().zip(&all) {
+        let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["casdu", "ioa", "source", "data"], "fields in contract order");
+        assert_eq!(fields[0].1, CA.to_string());
+        assert_eq!(fields[1].1, ioa.to_string(), "in the order sent");
+        assert_eq!(fields[2].1, "spont");
+        let p = DataPoint::from_json(&fields[3].1).expect("contract JSON");
+        assert_eq!(p.cot, 3);
+        assert_same(&p, &expected(CA, *ioa, e, Cause::SPONTANEOUS));
+        // The image holds the same JSON as the last event of the point.
+        let img = valkey.command(&["GET", &format!("process:image:casdu:{CA}:ioa:{ioa}")]).expect("get");
+        assert_eq!(img, fields[3].1);
+    }
+}
+
+#[test]
+fn the_stream_is_capped_exactly_when_asked() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let mut rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start(
+        "cap",
+        &valkey,
+        &strs(&client(port, &[])),
+        &[("ALP_CONNEX_REDIS__EXACT_TRIM", "true"), ("ALP_CONNEX_REDIS__STREAM_MAX_LENGTH", "25")],
+    );
+    c.until("interrogation written", T, || all_in_image(&valkey, &gi_points()));
+    let ioas: Vec<u32> = station_points().iter().map(|(i, _)| *i).collect();
+    rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": ioas}));
+    rtu.expect_event("transmitted", T);
+    c.until("the last point in the stream", T, || {
+        stream(&valkey, "process:updates")
+            .last()
+            .is_some_and(|(_, f)| f.get(1).is_some_and(|(_, v)| *v == ioas[ioas.len() - 1].to_string()))
+    });
+    let len: usize = valkey.command(&["XLEN", "process:updates"]).expect("xlen").parse().expect("int");
+    assert_eq!(len, 25);
+}
+
+#[test]
+fn an_rtu_restart_is_followed_by_reconnection_and_a_new_interrogation() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start("restart", &valkey, &strs(&client(port, &[])), &[]);
+    c.until("connected", T, || c.status(&valkey)["state"] == json!("connected"));
+    drop(rtu);
+    c.until("disconnected", T, || c.status(&valkey)["state"] == json!("disconnected"));
+    let lost = Instant::now();
+    let mut rtu = c104_rtu(port, &["--ca", "1"]);
+    rtu.op(
+        json!({"op": "add", "ca": CA, "points": [summary(100, &Element::M_SP_NA_1 {
+            value: alp_connex::iec104::elements::SinglePoint { value: false, quality: Default::default() }
+        })]}),
+        T,
+    );
+    rtu.expect_line(|v| v["event"] == "command" && v["type"] == "C_IC_NA_1", T);
+    let back = lost.elapsed();
+    c.until("the new interrogation's value in the image", T, || {
+        image(&valkey, CA, 100).is_some_and(|p| p.value == PointValue::Single(false))
+    });
+    c.until("connected again", T, || c.status(&valkey)["state"] == json!("connected"));
+    let st = c.status(&valkey);
+    assert!(st["reconnects"].as_u64().unwrap_or(0) >= 1, "{st}");
+    // Retries every 2 s: back within one interval (plus c104's start-up).
+    assert!(back < Duration::from_secs(8), "reconnected after {back:?}");
+}
+
+#[test]
+fn a_frozen_rtu_is_detected_by_t1_and_t3_and_the_link_recovers() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start("frozen", &valkey, &strs(&client(port, &["--t1", "2", "--t2", "1", "--t3", "1"])), &[]);
+    c.until("connected", T, || c.status(&valkey)["state"] == json!("connected"));
+    let pid = i32::try_from(rtu.pid()).expect("pid");
+    unsafe {
+        libc::kill(pid, libc::SIGSTOP);
+    }
+    // t3 = 1 s idle → TESTFR act; unanswered for t1 = 2 s → closed.
+    c.until("the silent peer detected", Duration::from_secs(10), || {
+        c.status(&valkey)["state"] != json!("connected")
+    });
+    unsafe {
+        libc::kill(pid, libc::SIGCONT);
+    }
+    c.until("connected again", T, || c.status(&valkey)["state"] == json!("connected"));
+    let st = c.status(&valkey);
+    assert!(st["last_error"].as_str().is_some_and(|e| e.contains("T1")), "{st}");
+}
+
+/// A raw IEC 104 server in the test: STARTDT con, then whatever the test sends.
+struct RawServer {
+    stream: TcpStream,
+    ns: u16,
+    nr: u16,
+}
+
+impl RawServer {
+    fn accept(listener: &TcpListener) -> RawServer {
+        let (stream, _) = listener.accept().expect("accept");
+        stream.set_read_timeout(Some(T)).expect("timeout");
+        let mut s = RawServer { stream, ns: 0, nr: 0 };
+        let f = s.read_frame();
+        assert_eq!(f, [0x68, 4, 0x07, 0, 0, 0], "STARTDT act");
+        s.stream.write_all(&[0x68, 4, 0x0B, 0, 0, 0]).expect("STARTDT con");
+        s
+    }
+
+    fn read_frame(&mut self) -> Vec<u8> {
+        let mut head = [0u8; 2];
+        self.stream.read_exact(&mut head).expect("frame head");
+        let mut rest = vec![0u8; usize::from(head[1])];
+        self.stream.read_exact(&mut rest).expect("frame body");
+        let mut f = head.to_vec();
+        f.extend(rest);
+        if f[2] & 1 == 0 {
+            self.nr = self.nr.wrapping_add(1) & 0x7FFF;
+        }
+        f
+    }
+
+    fn send_asdu(&mut self, asdu: &[u8]) {
+        let mut f = vec![0x68, u8::try_from(asdu.len() + 4).expect("short")];
+        f.extend_from_slice(&(self.ns << 1).to_le_bytes());
+        f.extend_from_slice(&(self.nr << 1).to_le_bytes());
+        f.extend_from_slice(asdu);
+        self.ns += 1;
+        self.stream.write_all(&f).expect("send");
+    }
+}
+
+#[test]
+fn an_unknown_type_is_answered_with_cause_44_and_the_link_stays_up() {
+    let valkey = ValkeyGuard::start();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let c = Connector::start("unknown", &valkey, &strs(&client(port, &[])), &[]);
+    let mut s = RawServer::accept(&listener);
+    let gi = s.read_frame();
+    assert_eq!(gi[6], 100, "a general interrogation first");
+    // Type 41 is reserved: an RTU of a newer edition, say.
+    s.send_asdu(&[41, 1, 3, 0, 1, 0, 0x0A, 0, 0, 0xAA]);
+    let answer = loop {
+        let f = s.read_frame();
+        if f[2] & 1 == 0 {
+            break f;
+        }
+    };
+    assert_eq!(&answer[6..], [41, 1, 0x40 | 44, 0, 1, 0, 0x0A, 0, 0, 0xAA], "mirrored, cause 44, P/N set");
+    // Still connected: a single point goes through.
+    s.send_asdu(&[1, 1, 3, 0, 1, 0, 0x0B, 0, 0, 0x01]);
+    c.until("the point after the unknown type", T, || image(&valkey, 1, 11).is_some());
+    assert_eq!(c.status(&valkey)["unknown_types"], json!(1));
+}
+
+fn set_config(valkey: &ValkeyGuard, id: &str, json: &str, publish: bool) {
+    let key = format!("connectors:{id}:config");
+    valkey.command(&["SET", &key, json]).expect("SET");
+    if publish {
+        valkey.command(&["PUBLISH", &key, &key]).expect("PUBLISH");
+    }
+}
+
+fn rtu_with_float(port: u16, value: f64) -> Peer {
+    let mut rtu = c104_rtu(port, &["--ca", "1"]);
+    rtu.op(
+        json!({"op": "add", "ca": CA, "points": [{"ioa": 500, "type": "M_ME_NC_1", "value": value, "quality": 0}]}),
+        T,
+    );
+    rtu
+}
+
+fn float_at(valkey: &ValkeyGuard, ioa: u32) -> Option<f32> {
+    match image(valkey, CA, ioa)?.value {
+        PointValue::Float(f) => Some(f),
+        _ => None,
+    }
+}
+
+#[test]
+fn managed_configuration_moves_the_connector_to_another_rtu_within_2_s() {
+    let valkey = ValkeyGuard::start();
+    let (pa, pb) = (free_port(), free_port());
+    let _a = rtu_with_float(pa, 1.0);
+    let _b = rtu_with_float(pb, 2.0);
+    let c = Connector::start("managed", &valkey, &strs(&client(pa, &[])), &[]);
+    c.until("RTU A's value", T, || float_at(&valkey, 500) == Some(1.0));
+    // Announced by PUBLISH: at once.
+    set_config(&valkey, "managed", &format!(r#"{{"port": {pb}}}"#), true);
+    c.until("moved to RTU B (PUBLISH)", Duration::from_secs(2), || {
+        c.status(&valkey)["remote"] == json!(format!("127.0.0.1:{pb}"))
+    });
+    c.until("RTU B's value", T, || float_at(&valkey, 500) == Some(2.0));
+    // A plain SET, no PUBLISH: within 2 s.
+    set_config(&valkey, "managed", &format!(r#"{{"port": {pa}}}"#), false);
+    c.until("moved back to RTU A (plain SET)", Duration::from_millis(2500), || {
+        c.status(&valkey)["remote"] == json!(format!("127.0.0.1:{pa}"))
+    });
+    c.until("RTU A's value again", T, || float_at(&valkey, 500) == Some(1.0));
+    // The same content again: nothing happens.
+    let reconnects = c.status(&valkey)["reconnects"].clone();
+    set_config(&valkey, "managed", &format!(r#"{{"port": {pa}}}"#), true);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(c.status(&valkey)["reconnects"], reconnects, "an identical write restarts nothing");
+}
+
+#[test]
+fn an_invalid_managed_configuration_is_refused_and_the_connector_keeps_running() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let mut rtu = rtu_with_float(port, 1.0);
+    let c = Connector::start("invalid", &valkey, &strs(&client(port, &[])), &[]);
+    c.until("value", T, || float_at(&valkey, 500) == Some(1.0));
+    set_config(&valkey, "invalid", r#"{"port": 70000}"#, true);
+    c.until("config_error in the status", T, || {
+        c.status(&valkey)["config_error"].as_str().is_some_and(|e| e.contains("client.port = 70000"))
+    });
+    let st = c.status(&valkey);
+    assert_eq!(st["remote"], json!(format!("127.0.0.1:{port}")));
+    assert_eq!(st["state"], json!("connected"));
+    // Still receiving on the last good settings.
+    rtu.op(json!({"op": "add", "ca": CA, "points": [{"ioa": 500, "type": "M_ME_NC_1", "value": 3.0, "quality": 0}]}), T);
+    rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": [500]}));
+    c.until("the update after the refusal", T, || float_at(&valkey, 500) == Some(3.0));
+    let refused = c.log_tail().matches("managed configuration refused").count();
+    assert_eq!(refused, 1, "logged once:\n{}", c.log_tail());
+}
+
+#[test]
+fn a_valkey_restart_loses_no_image_value() {
+    let mut valkey = ValkeyGuard::start();
+    let port = free_port();
+    let mut rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start("outage", &valkey, &strs(&client(port, &[])), &[]);
+    c.until("interrogation written", T, || all_in_image(&valkey, &gi_points()));
+    valkey.stop();
+    // New values while Valkey is down.
+    let floats: Vec<Value> = (200..210)
+        .map(|i| json!({"ioa": i, "type": "M_ME_NC_1", "value": f64::from(i) + 0.5, "quality": 0}))
+        .collect();
+    rtu.op(json!({"op": "add", "ca": CA, "points": floats}), T);
+    rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": (200..210).collect::<Vec<u32>>()}));
+    let sent = rtu.expect_event("transmitted", T);
+    assert_eq!(sent["on_wire"], json!(10));
+    valkey.restart();
+    c.until("every value written after the restart", T, || {
+        (200..210).all(|i| float_at(&valkey, i) == Some(i as f32 + 0.5))
+    });
+    let entries = stream(&valkey, "process:updates");
+    let spont = entries
+        .iter()
+        .filter(|(_, f)| f.get(3).is_some_and(|(_, d)| d.contains("\"cot\":3")))
+        .count();
+    assert_eq!(spont, 10, "the stream entries of the outage kept");
+    c.until("status shows the outage", T, || c.status(&valkey)["valkey"]["outages"].as_u64() >= Some(1));
+}
+
+#[test]
+fn a_lost_source_marks_its_points_not_topical_after_the_grace_period() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start(
+        "linkloss",
+        &valkey,
+        &strs(&client(port, &[])),
+        &[("ALP_CONNEX_CLIENT__LINK_LOSS_GRACE_S", "1")],
+    );
+    let want = gi_points();
+    c.until("interrogation written", T, || all_in_image(&valkey, &want));
+    assert!(want.iter().all(|(i, _)| image(&valkey, CA, *i).is_some_and(|p| !p.quality.nt)));
+    drop(rtu);
+    c.until("every point not topical", T, || {
+        want.iter().all(|(i, _)| image(&valkey, CA, *i).is_some_and(|p| p.quality.nt))
+    });
+}
