@@ -5,6 +5,9 @@
 //! - [`iec104`]: IEC 60870-5-104 without I/O — the wire codec (APCI frames,
 //!   ASDUs, every standard type id) and the link state machine — plus thin
 //!   tokio drivers for the controlling (client) and controlled (server) side.
+//! - [`store`]: the Valkey side of the data contract — pipelined writes of
+//!   data points (image and stream), the managed configuration watch and the
+//!   status key.
 //! - one module per role, added as the roles are built; each wires the layers
 //!   above and owns nothing else.
 
@@ -12,3 +15,4 @@ pub mod config;
 pub mod contract;
 pub mod iec104;
 pub mod inbound;
+pub mod store;

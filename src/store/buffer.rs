@@ -1,0 +1,233 @@
+//! The writer's coalescing buffer: what is submitted and not yet written.
+//!
+//! The image keeps the latest JSON per address (last value wins); the stream
+//! keeps every entry in order, at most `cap` of them (the oldest beyond the
+//! cap are dropped and counted: Valkey would trim them anyway). A batch is
+//! taken out for a write; when the write fails it is put back in front of
+//! what arrived meanwhile. The collections are reused between batches, so the
+//! steady state allocates nothing here.
+
+use std::collections::{HashMap, VecDeque};
+use std::mem;
+
+use fred::bytes::Bytes;
+
+use super::PointRecord;
+
+/// An address: (CASDU, IOA).
+pub(crate) type Addr = (u16, u32);
+
+/// One stream entry to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub addr: Addr,
+    pub json: Bytes,
+}
+
+/// A write in flight: image values (one per address) and stream entries in
+/// order. What the write acknowledged is removed from it.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub images: Vec<(Addr, Bytes)>,
+    pub stream: VecDeque<Entry>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.images.clear();
+        self.stream.clear();
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Buffer {
+    cap: usize,
+    images: HashMap<Addr, Bytes>,
+    stream: VecDeque<Entry>,
+    /// An empty batch whose capacity the next [`take`](Self::take) reuses.
+    spare: Batch,
+}
+
+impl Buffer {
+    /// A buffer keeping at most `cap` stream entries.
+    pub fn new(cap: u64) -> Self {
+        Self {
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            images: HashMap::new(),
+            stream: VecDeque::new(),
+            spare: Batch::default(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty() && self.stream.is_empty()
+    }
+
+    /// Image values held.
+    pub fn image_len(&self) -> usize {
+        self.images.len()
+    }
+
+    /// Stream entries held.
+    pub fn stream_len(&self) -> usize {
+        self.stream.len()
+    }
+
+    /// Adds one point; returns how many old stream entries were dropped.
+    pub fn push(&mut self, point: PointRecord) -> u64 {
+        let addr = (point.casdu, point.ioa);
+        let json = Bytes::from(point.json);
+        self.images.insert(addr, json.clone());
+        self.stream.push_back(Entry { addr, json });
+        self.trim()
+    }
+
+    /// Everything held, as a batch to write; the buffer is empty afterwards.
+    pub fn take(&mut self) -> Batch {
+        let mut batch = mem::take(&mut self.spare);
+        batch.images.extend(self.images.drain());
+        mem::swap(&mut batch.stream, &mut self.stream);
+        batch
+    }
+
+    /// Gives back a batch once written (empty), to reuse its capacity.
+    pub fn recycle(&mut self, mut batch: Batch) {
+        batch.clear();
+        if batch.images.capacity() + batch.stream.capacity()
+            > self.spare.images.capacity() + self.spare.stream.capacity()
+        {
+            self.spare = batch;
+        }
+    }
+
+    /// Puts back what a failed write left in `batch`: older than what the
+    /// buffer holds, so its image values yield to newer ones and its stream
+    /// entries go first. Returns how many stream entries the cap dropped.
+    pub fn restore(&mut self, mut batch: Batch) -> u64 {
+        for (addr, json) in batch.images.drain(..) {
+            self.images.entry(addr).or_insert(json);
+        }
+        batch.stream.extend(self.stream.drain(..));
+        mem::swap(&mut batch.stream, &mut self.stream);
+        self.recycle(batch);
+        self.trim()
+    }
+
+    fn trim(&mut self) -> u64 {
+        let excess = self.stream.len().saturating_sub(self.cap);
+        if excess > 0 {
+            self.stream.drain(..excess);
+        }
+        excess as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(casdu: u16, ioa: u32, json: &str) -> PointRecord {
+        PointRecord {
+            casdu,
+            ioa,
+            json: json.to_owned(),
+        }
+    }
+
+    fn stream_of(batch: &Batch) -> Vec<(Addr, &[u8])> {
+        batch
+            .stream
+            .iter()
+            .map(|e| (e.addr, e.json.as_ref()))
+            .collect()
+    }
+
+    fn image_of(batch: &Batch, addr: Addr) -> Option<&[u8]> {
+        batch
+            .images
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, j)| j.as_ref())
+    }
+
+    #[test]
+    fn keeps_the_last_image_value_and_every_stream_entry() {
+        let mut buffer = Buffer::new(10);
+        assert_eq!(buffer.push(point(1, 2, "a")), 0);
+        assert_eq!(buffer.push(point(1, 2, "b")), 0);
+        assert_eq!(buffer.push(point(1, 3, "c")), 0);
+        let batch = buffer.take();
+        assert!(buffer.is_empty());
+        assert_eq!(batch.images.len(), 2);
+        assert_eq!(image_of(&batch, (1, 2)), Some(&b"b"[..]));
+        assert_eq!(image_of(&batch, (1, 3)), Some(&b"c"[..]));
+        assert_eq!(
+            stream_of(&batch),
+            [
+                ((1, 2), &b"a"[..]),
+                ((1, 2), &b"b"[..]),
+                ((1, 3), &b"c"[..])
+            ]
+        );
+    }
+
+    #[test]
+    fn drops_the_oldest_stream_entries_beyond_the_cap() {
+        let mut buffer = Buffer::new(2);
+        buffer.push(point(1, 1, "1"));
+        buffer.push(point(1, 2, "2"));
+        assert_eq!(buffer.push(point(1, 3, "3")), 1);
+        let batch = buffer.take();
+        assert_eq!(
+            stream_of(&batch),
+            [((1, 2), &b"2"[..]), ((1, 3), &b"3"[..])]
+        );
+        // The image of a dropped entry is still written.
+        assert_eq!(image_of(&batch, (1, 1)), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn a_restored_batch_goes_before_newer_points_and_yields_its_images() {
+        let mut buffer = Buffer::new(3);
+        buffer.push(point(1, 1, "old"));
+        buffer.push(point(1, 2, "x"));
+        let failed = buffer.take();
+        buffer.push(point(1, 1, "new"));
+        buffer.push(point(1, 3, "y"));
+        assert_eq!(buffer.restore(failed), 1);
+        let batch = buffer.take();
+        assert_eq!(image_of(&batch, (1, 1)), Some(&b"new"[..]));
+        assert_eq!(image_of(&batch, (1, 2)), Some(&b"x"[..]));
+        assert_eq!(
+            stream_of(&batch),
+            [
+                ((1, 2), &b"x"[..]),
+                ((1, 1), &b"new"[..]),
+                ((1, 3), &b"y"[..])
+            ]
+        );
+    }
+
+    #[test]
+    fn reuses_the_collections_of_a_recycled_batch() {
+        let mut buffer = Buffer::new(100);
+        for i in 0..50 {
+            buffer.push(point(1, i, "v"));
+        }
+        let batch = buffer.take();
+        buffer.recycle(batch);
+        buffer.push(point(1, 1, "v"));
+        let next = buffer.take();
+        // The stream deques take turns between the buffer and the batch.
+        assert!(next.images.capacity() >= 50);
+    }
+
+    #[test]
+    fn a_zero_cap_keeps_images_only() {
+        let mut buffer = Buffer::new(0);
+        assert_eq!(buffer.push(point(7, 8, "v")), 1);
+        let batch = buffer.take();
+        assert!(batch.stream.is_empty());
+        assert_eq!(image_of(&batch, (7, 8)), Some(&b"v"[..]));
+    }
+}

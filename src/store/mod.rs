@@ -1,0 +1,310 @@
+//! The Valkey side of the data contract (`CONTRACT.md`): data points into the
+//! process image and the update stream, the managed configuration, the
+//! connector status.
+//!
+//! Boundary: this module owns every Valkey connection and knows the key
+//! names; the roles hand it [`PointRecord`]s (contract JSON already
+//! rendered) and status JSON, and get back the raw managed configuration.
+//! Standalone and Cluster are connection modes ([`Mode`]) of the same code.
+//!
+//! ```text
+//! role ──submit(Vec<PointRecord>)──► channel ──► writer task ──► coalescing buffer
+//!                                                     │  (image: last value per address,
+//!                                                     │   stream: entries in order, capped)
+//!                                                     └─ pipeline: SET image … then XADD stream …
+//! Valkey connectors:{ID}:config ──GET + SUBSCRIBE + 1 s poll──► watch_config ──► role
+//! role ──set_status──► SET connectors:{ID}:status EX 15
+//! ```
+//!
+//! - [`Writer`] / [`WriterHandle`]: the pipelined, outage-proof point writer.
+//! - [`watch_config`]: the managed configuration as a `tokio::sync::watch`.
+//! - [`connect`], [`set_status`]: one connection for the role's own calls.
+
+mod buffer;
+mod watch;
+mod writer;
+
+use std::time::Duration;
+
+use fred::clients::Client;
+use fred::error::{Error as FredError, ErrorKind};
+use fred::interfaces::{ClientLike, KeysInterface};
+use fred::types::config::{ClusterDiscoveryPolicy, Config, ReconnectPolicy, Server, ServerConfig};
+use fred::types::{Builder, Expiration};
+
+use crate::config::{RedisSettings, Secret};
+
+pub use watch::{ConfigValue, watch_config};
+pub use writer::{Writer, WriterHandle, WriterStats};
+
+/// Time to open a TCP connection and to get the answer of `AUTH` and of the
+/// cluster discovery.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for the answer of one command or pipeline.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Delay between reconnection attempts of an established client.
+pub const RECONNECT_DELAY: Duration = Duration::from_millis(300);
+/// Lifetime of the status key; the role refreshes it at least every 5 s.
+pub const STATUS_TTL_S: i64 = 15;
+
+/// One data point to write: the contract JSON and its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointRecord {
+    /// Common address of ASDU.
+    pub casdu: u16,
+    /// Information object address (24 bits).
+    pub ioa: u32,
+    /// The data point JSON of the contract, written as is.
+    pub json: String,
+}
+
+/// How the connection reaches Valkey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// One server (or a proxy in front of several).
+    #[default]
+    Standalone,
+    /// Valkey Cluster: `host:port` is one seed node; the others are
+    /// discovered.
+    Cluster,
+}
+
+/// Where and how to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// Valkey host (or the cluster seed node), without port.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// Password for `AUTH`, if Valkey requires one.
+    pub password: Option<Secret>,
+    /// Standalone or Cluster.
+    pub mode: Mode,
+    /// Name of the update stream.
+    pub stream: String,
+    /// Cap of the update stream, entries.
+    pub stream_max_length: u64,
+    /// `MAXLEN =` instead of `MAXLEN ~` (slower: Valkey trims on every add).
+    pub exact_trim: bool,
+    /// The connector ID, written as the `source` field of every entry.
+    pub source: String,
+}
+
+impl StoreConfig {
+    /// The store settings of a connector: standalone, approximate trimming.
+    pub fn from_settings(redis: &RedisSettings, source: &str) -> Self {
+        Self {
+            host: redis.host.clone(),
+            port: redis.port,
+            password: redis.password.clone(),
+            mode: Mode::Standalone,
+            stream: redis.in_stream.clone(),
+            stream_max_length: redis.stream_max_length,
+            exact_trim: false,
+            source: source.to_owned(),
+        }
+    }
+
+    /// `host:port`, for messages.
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What went wrong talking to Valkey.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Valkey could not be reached or did not answer.
+    #[error("cannot reach Valkey at {addr}: {reason}")]
+    Unreachable {
+        /// `host:port`.
+        addr: String,
+        /// The reason given by the client or the operating system.
+        reason: String,
+    },
+    /// Valkey refused the password (or requires one that was not given).
+    #[error("Valkey at {addr} refused the authentication: {reason}")]
+    Auth {
+        /// `host:port`.
+        addr: String,
+        /// Valkey's answer.
+        reason: String,
+    },
+    /// A command was refused or failed.
+    #[error("Valkey command {command} failed: {reason}")]
+    Command {
+        /// The command, e.g. `SET`.
+        command: &'static str,
+        /// Valkey's or the client's reason.
+        reason: String,
+    },
+    /// `flush` did not see every submitted point written in time.
+    #[error("not every point was written within {timeout:?}: {pending} pending")]
+    FlushTimeout {
+        /// The time allowed.
+        timeout: Duration,
+        /// Points not written yet when the time was up.
+        pending: u64,
+    },
+    /// The writer task is no longer running.
+    #[error("the Valkey writer has stopped")]
+    Stopped,
+}
+
+impl StoreError {
+    fn from_connect(cfg: &StoreConfig, e: &FredError) -> Self {
+        let reason = e.details().to_owned();
+        if *e.kind() == ErrorKind::Auth || is_auth_reply(&reason) {
+            Self::Auth {
+                addr: cfg.addr(),
+                reason,
+            }
+        } else {
+            Self::Unreachable {
+                addr: cfg.addr(),
+                reason: describe(e),
+            }
+        }
+    }
+
+    fn command(command: &'static str, e: &FredError) -> Self {
+        Self::Command {
+            command,
+            reason: describe(e),
+        }
+    }
+}
+
+/// `WRONGPASS ...`, `NOAUTH ...`: Valkey's refusals of a login.
+fn is_auth_reply(reason: &str) -> bool {
+    ["WRONGPASS", "NOAUTH", "NOPERM", "invalid password"]
+        .iter()
+        .any(|p| reason.contains(p))
+}
+
+/// A fred error as one line: its kind and details.
+fn describe(e: &FredError) -> String {
+    format!("{}: {}", e.kind().to_str(), e.details())
+}
+
+/// The image key of one point: `process:image:casdu:{CASDU}:ioa:{IOA}`.
+pub fn image_key(casdu: u16, ioa: u32) -> String {
+    format!("process:image:casdu:{casdu}:ioa:{ioa}")
+}
+
+/// The managed configuration key (and channel) of a connector.
+pub fn config_key(id: &str) -> String {
+    format!("connectors:{id}:config")
+}
+
+/// The status key of a connector.
+pub fn status_key(id: &str) -> String {
+    format!("connectors:{id}:status")
+}
+
+/// A client that is not connected yet. It reconnects on its own after a lost
+/// connection (every [`RECONNECT_DELAY`]); commands time out after
+/// [`COMMAND_TIMEOUT`] and are sent once: retrying is the caller's choice.
+fn build(cfg: &StoreConfig) -> Result<Client, FredError> {
+    let server = Server::new(cfg.host.as_str(), cfg.port);
+    let config = Config {
+        // The first connection attempt reports its error to the caller.
+        fail_fast: true,
+        password: cfg.password.as_ref().map(|p| p.expose().to_owned()),
+        server: match cfg.mode {
+            Mode::Standalone => ServerConfig::Centralized { server },
+            Mode::Cluster => ServerConfig::Clustered {
+                hosts: vec![server],
+                policy: ClusterDiscoveryPolicy::default(),
+            },
+        },
+        ..Config::default()
+    };
+    let reconnect_ms = u32::try_from(RECONNECT_DELAY.as_millis()).unwrap_or(u32::MAX);
+    Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = CONNECT_TIMEOUT;
+            c.internal_command_timeout = CONNECT_TIMEOUT;
+            c.max_command_attempts = 1;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = COMMAND_TIMEOUT;
+        })
+        .set_policy(ReconnectPolicy::new_constant(0, reconnect_ms))
+        .build()
+}
+
+/// A connection to Valkey, for the role's own calls ([`set_status`]).
+#[derive(Clone)]
+pub struct StoreClient {
+    client: Client,
+}
+
+impl StoreClient {
+    /// The fred client, for calls this module does not wrap.
+    pub fn fred(&self) -> &Client {
+        &self.client
+    }
+
+    /// Whether the connection is up (it reconnects on its own when not).
+    pub fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    /// Closes the connection.
+    pub async fn quit(&self) {
+        let _ = self.client.quit().await;
+    }
+}
+
+impl core::fmt::Debug for StoreClient {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StoreClient")
+            .field("connected", &self.client.is_connected())
+            .finish()
+    }
+}
+
+/// Connects (and authenticates) to Valkey, or says why not. Once connected
+/// the client reconnects on its own after a lost connection.
+pub async fn connect(cfg: &StoreConfig) -> Result<StoreClient, StoreError> {
+    let client = connect_fred(cfg).await?;
+    Ok(StoreClient { client })
+}
+
+async fn connect_fred(cfg: &StoreConfig) -> Result<Client, StoreError> {
+    let client = build(cfg).map_err(|e| StoreError::from_connect(cfg, &e))?;
+    // The connect timeout covers each step; the whole attempt is bounded too
+    // (cluster discovery makes several steps).
+    let attempt = tokio::time::timeout(CONNECT_TIMEOUT * 3, client.init()).await;
+    match attempt {
+        Ok(Ok(_task)) => Ok(client),
+        Ok(Err(e)) => Err(StoreError::from_connect(cfg, &e)),
+        Err(_) => {
+            let _ = client.quit().await;
+            Err(StoreError::Unreachable {
+                addr: cfg.addr(),
+                reason: format!("no connection within {:?}", CONNECT_TIMEOUT * 3),
+            })
+        }
+    }
+}
+
+/// `SET connectors:{ID}:status <json> EX 15`.
+pub async fn set_status(client: &StoreClient, id: &str, json: &str) -> Result<(), StoreError> {
+    client
+        .client
+        .set::<(), _, _>(
+            status_key(id),
+            json,
+            Some(Expiration::EX(STATUS_TTL_S)),
+            None,
+            false,
+        )
+        .await
+        .map_err(|e| StoreError::command("SET", &e))
+}

@@ -1,0 +1,147 @@
+//! The managed configuration of a connector, watched.
+//!
+//! `connectors:{ID}:config` is read at start, again at once whenever a
+//! message arrives on the channel of the same name (the backend publishes
+//! the key name after each SET), and every second, so that a plain SET
+//! without a publish is seen within two seconds. The watch only changes when
+//! the content does. A lost connection (a Valkey restart) ends the session:
+//! new connections subscribe again and re-read.
+
+use std::time::Duration;
+
+use fred::clients::Client;
+use fred::interfaces::{ClientLike, EventInterface, KeysInterface, PubsubInterface};
+use tokio::sync::{broadcast, watch};
+use tokio::time::MissedTickBehavior;
+use tracing::{info, warn};
+
+use super::{StoreConfig, StoreError, config_key, connect_fred};
+
+/// The raw managed configuration: the string at `connectors:{ID}:config`,
+/// `None` while the key does not exist.
+pub type ConfigValue = Option<String>;
+
+/// Period of the re-read that catches a SET without a publish.
+pub const CONFIG_POLL: Duration = Duration::from_secs(1);
+/// Pause before connecting again after a lost connection.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Watches `connectors:{id}:config` in a task of its own (it needs a tokio
+/// runtime) until every receiver is dropped.
+///
+/// The receiver starts at `None` and changes when the content read differs
+/// from the last one sent: an existing key arrives as the first change. A
+/// key that is deleted changes it back to `None`.
+pub fn watch_config(cfg: StoreConfig, id: &str) -> watch::Receiver<ConfigValue> {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(run(cfg, config_key(id), tx));
+    rx
+}
+
+async fn run(cfg: StoreConfig, key: String, tx: watch::Sender<ConfigValue>) {
+    let mut down = false;
+    loop {
+        match session(&cfg, &key, &tx, &mut down).await {
+            Ok(()) => return,
+            Err(e) => {
+                if !down {
+                    warn!(
+                        valkey = %cfg.addr(),
+                        "cannot watch {key}: {e}; keeping the last configuration and retrying"
+                    );
+                    down = true;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep(RETRY) => {}
+        }
+    }
+}
+
+/// One pair of connections (the subscriber cannot send GET); `Ok` when every
+/// receiver is gone, `Err` when a connection is lost.
+async fn session(
+    cfg: &StoreConfig,
+    key: &str,
+    tx: &watch::Sender<ConfigValue>,
+    down: &mut bool,
+) -> Result<(), StoreError> {
+    let reader = connect_fred(cfg).await?;
+    let subscriber = match connect_fred(cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = reader.quit().await;
+            return Err(e);
+        }
+    };
+    let result = watch_with(&reader, &subscriber, key, tx, down).await;
+    let _ = reader.quit().await;
+    let _ = subscriber.quit().await;
+    result
+}
+
+async fn watch_with(
+    reader: &Client,
+    subscriber: &Client,
+    key: &str,
+    tx: &watch::Sender<ConfigValue>,
+    down: &mut bool,
+) -> Result<(), StoreError> {
+    let mut messages = subscriber.message_rx();
+    subscriber
+        .subscribe(key)
+        .await
+        .map_err(|e| StoreError::command("SUBSCRIBE", &e))?;
+    // Read after subscribing: a change between the two is not missed.
+    read(reader, key, tx).await?;
+    if std::mem::take(down) {
+        info!("watching {key} again");
+    }
+    let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + CONFIG_POLL, CONFIG_POLL);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tx.closed() => return Ok(()),
+            message = messages.recv() => match message {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => read(reader, key, tx).await?,
+                Err(broadcast::error::RecvError::Closed) => {
+                    return Err(StoreError::Command {
+                        command: "SUBSCRIBE",
+                        reason: "the subscription ended".to_owned(),
+                    });
+                }
+            },
+            _ = poll.tick() => {
+                if !subscriber.is_connected() || !reader.is_connected() {
+                    return Err(StoreError::Command {
+                        command: "SUBSCRIBE",
+                        reason: "connection lost".to_owned(),
+                    });
+                }
+                read(reader, key, tx).await?;
+            }
+        }
+    }
+}
+
+async fn read(
+    reader: &Client,
+    key: &str,
+    tx: &watch::Sender<ConfigValue>,
+) -> Result<(), StoreError> {
+    let value: Option<String> = reader
+        .get(key)
+        .await
+        .map_err(|e| StoreError::command("GET", &e))?;
+    tx.send_if_modified(|current| {
+        if *current == value {
+            false
+        } else {
+            *current = value;
+            true
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,659 @@
+//! The point writer: one task that owns a Valkey connection and writes every
+//! submitted point as an image SET and a stream XADD, pipelined.
+//!
+//! The task drains the submit channel into a [`Buffer`] all the time, also
+//! while a write is in flight or Valkey is away, and writes whatever the
+//! buffer holds in one pipeline: one point when idle (lowest latency), a
+//! large batch under load (the points that arrived during the previous
+//! write). A failed write puts its unacknowledged rest back into the buffer,
+//! in front of newer points, and is retried after a short pause, on a new
+//! connection when the old one is gone.
+//!
+//! Order: the image SETs of a batch go before its XADDs. Standalone, both
+//! travel in one pipeline on one connection, which Valkey executes in order.
+//! In Cluster mode the image keys and the stream live on different nodes, so
+//! the SETs are sent first and the XADDs only after every SET of the batch
+//! was acknowledged (one round trip more per batch). An acknowledged part of
+//! a batch is never sent again; an unacknowledged part always is (a reply
+//! lost with the connection can therefore repeat a stream entry, never lose
+//! one).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fred::clients::{Client, Pipeline};
+use fred::error::{Error as FredError, ErrorKind};
+use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface};
+use fred::types::streams::{XCap, XCapKind, XCapTrim};
+use fred::types::{Key, Value};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use super::buffer::{Addr, Batch, Buffer};
+use super::{Mode, PointRecord, StoreConfig, StoreError, connect_fred, image_key};
+
+/// Pause after the first failed attempt of an outage.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+/// Pause after each further failed attempt.
+const RETRY: Duration = Duration::from_millis(500);
+/// How long the task keeps trying after every handle is gone.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Image keys kept formatted; beyond this the cache starts over.
+const KEY_CACHE_MAX: usize = 1 << 16;
+
+/// Counters of a writer, as [`WriterHandle::stats`] gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Points whose stream entry (and image value) Valkey acknowledged.
+    pub written: u64,
+    /// Points submitted, neither written nor dropped yet.
+    pub pending: u64,
+    /// Stream entries dropped beyond `stream_max_length` while they could not
+    /// be written (their image values are still written).
+    pub dropped_stream_entries: u64,
+    /// Whether the last connection attempt or write succeeded.
+    pub connected: bool,
+    /// The last error seen, kept after recovery (`connected` tells the state).
+    pub last_error: Option<String>,
+    /// Times Valkey became unreachable (a start while it is down counts).
+    pub outages: u64,
+}
+
+/// State shared by the handles and the task.
+#[derive(Debug, Default)]
+struct Shared {
+    submitted: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    outages: AtomicU64,
+    connected: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    refused_logged: AtomicBool,
+}
+
+impl Shared {
+    fn set_error(&self, error: &StoreError) {
+        let text = error.to_string();
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(text);
+        }
+    }
+}
+
+/// The writer task; see the module documentation.
+#[derive(Debug)]
+pub struct Writer;
+
+impl Writer {
+    /// Starts the writer task; connecting happens in the background (Valkey
+    /// may be down at start). Needs a tokio runtime.
+    pub fn spawn(cfg: StoreConfig) -> WriterHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (settled_tx, settled_rx) = watch::channel(0);
+        let shared = Arc::new(Shared::default());
+        let task = Task {
+            intake: Intake {
+                rx,
+                rx_open: true,
+                stop: stop_rx,
+                stop_open: true,
+                buffer: Buffer::new(cfg.stream_max_length),
+                shared: Arc::clone(&shared),
+                drained: 0,
+            },
+            commands: Commands::new(&cfg),
+            settled: settled_tx,
+            outage: None,
+            cfg,
+        };
+        let join = tokio::spawn(task.run());
+        WriterHandle {
+            inner: Arc::new(Inner {
+                tx,
+                shared,
+                settled: settled_rx,
+                stop: stop_tx,
+                task: Mutex::new(Some(join)),
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: mpsc::UnboundedSender<Vec<PointRecord>>,
+    shared: Arc<Shared>,
+    /// Points received by the task of which every one is written (or its
+    /// stream entry dropped).
+    settled: watch::Receiver<u64>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A handle on the writer task; clones share the task. When the last handle
+/// is dropped without [`shutdown`](Self::shutdown), the task writes what it
+/// holds (trying for 5 s) and ends.
+#[derive(Debug, Clone)]
+pub struct WriterHandle {
+    inner: Arc<Inner>,
+}
+
+impl WriterHandle {
+    /// Never blocks and never fails while the writer runs: the IEC 104 link
+    /// must not wait for Valkey. After a shutdown the points are refused and
+    /// an error is logged (once).
+    pub fn submit(&self, points: Vec<PointRecord>) {
+        if points.is_empty() {
+            return;
+        }
+        let shared = &self.inner.shared;
+        let n = points.len() as u64;
+        // Counted before sending, so a flush that follows sees them.
+        shared.submitted.fetch_add(n, Ordering::SeqCst);
+        if self.inner.tx.send(points).is_err() {
+            shared.submitted.fetch_sub(n, Ordering::SeqCst);
+            if !shared.refused_logged.swap(true, Ordering::Relaxed) {
+                error!(
+                    points = n,
+                    "the Valkey writer has stopped: points not written"
+                );
+            }
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> WriterStats {
+        let s = &self.inner.shared;
+        let submitted = s.submitted.load(Ordering::SeqCst);
+        let written = s.written.load(Ordering::SeqCst);
+        let dropped = s.dropped.load(Ordering::SeqCst);
+        WriterStats {
+            written,
+            pending: submitted.saturating_sub(written).saturating_sub(dropped),
+            dropped_stream_entries: dropped,
+            connected: s.connected.load(Ordering::SeqCst),
+            last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
+            outages: s.outages.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Resolves when everything submitted so far is written (for tests and
+    /// clean shutdown), or errors after `timeout`.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), StoreError> {
+        let target = self.inner.shared.submitted.load(Ordering::SeqCst);
+        let mut settled = self.inner.settled.clone();
+        match tokio::time::timeout(timeout, settled.wait_for(|&n| n >= target)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(StoreError::Stopped),
+            Err(_) => Err(StoreError::FlushTimeout {
+                timeout,
+                pending: self.stats().pending,
+            }),
+        }
+    }
+
+    /// Writes what is pending (waiting at most `timeout`), then stops the
+    /// task; what could not be written is logged as an error.
+    pub async fn shutdown(self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        if let Err(e) = self.flush(timeout).await {
+            warn!("shutting down the Valkey writer: {e}");
+        }
+        self.inner.stop.send_replace(true);
+        let join = self.inner.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(join) = join {
+            // The task stops at once when told; the floor covers a zero timeout.
+            let until = deadline.max(tokio::time::Instant::now() + Duration::from_millis(100));
+            let _ = tokio::time::timeout_at(until, join).await;
+        }
+    }
+}
+
+/// The receiving side: channel, buffer and the count of what was received.
+struct Intake {
+    rx: mpsc::UnboundedReceiver<Vec<PointRecord>>,
+    rx_open: bool,
+    stop: watch::Receiver<bool>,
+    /// False once every handle is gone (the channel closes too).
+    stop_open: bool,
+    buffer: Buffer,
+    shared: Arc<Shared>,
+    /// Points received from the channel.
+    drained: u64,
+}
+
+impl Intake {
+    fn stop_requested(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    fn accept(&mut self, points: Vec<PointRecord>) {
+        self.drained += points.len() as u64;
+        let mut dropped = 0;
+        for point in points {
+            dropped += self.buffer.push(point);
+        }
+        self.count_dropped(dropped);
+    }
+
+    fn count_dropped(&self, dropped: u64) {
+        if dropped > 0 {
+            self.shared.dropped.fetch_add(dropped, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes everything that is in the channel now.
+    fn drain_ready(&mut self) {
+        while self.rx_open {
+            match self.rx.try_recv() {
+                Ok(points) => self.accept(points),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.rx_open = false,
+            }
+        }
+    }
+
+    /// Waits for points; false when the task is to stop.
+    async fn wait(&mut self) -> bool {
+        if !self.rx_open {
+            return !self.stop_requested();
+        }
+        tokio::select! {
+            biased;
+            changed = self.stop.changed(), if self.stop_open => {
+                self.stop_open = changed.is_ok();
+                !self.stop_requested()
+            }
+            msg = self.rx.recv() => {
+                match msg {
+                    Some(points) => self.accept(points),
+                    None => self.rx_open = false,
+                }
+                true
+            }
+        }
+    }
+
+    /// Runs `fut` while receiving points; `None` when the task is to stop.
+    async fn drive<F: Future>(&mut self, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        loop {
+            if self.stop_requested() {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                changed = self.stop.changed(), if self.stop_open => self.stop_open = changed.is_ok(),
+                out = &mut fut => return Some(out),
+                msg = self.rx.recv(), if self.rx_open => match msg {
+                    Some(points) => self.accept(points),
+                    None => self.rx_open = false,
+                },
+            }
+        }
+    }
+}
+
+/// Builds the commands of a batch.
+struct Commands {
+    mode: Mode,
+    stream: Key,
+    source: Value,
+    trim: XCapTrim,
+    max_len: i64,
+    keys: HashMap<Addr, Key>,
+}
+
+impl Commands {
+    fn new(cfg: &StoreConfig) -> Self {
+        Self {
+            mode: cfg.mode,
+            stream: Key::from(cfg.stream.as_str()),
+            source: Value::from(cfg.source.as_str()),
+            trim: if cfg.exact_trim {
+                XCapTrim::Exact
+            } else {
+                XCapTrim::AlmostExact
+            },
+            max_len: i64::try_from(cfg.stream_max_length).unwrap_or(i64::MAX),
+            keys: HashMap::new(),
+        }
+    }
+
+    fn image_key(&mut self, addr: Addr) -> Key {
+        if let Some(key) = self.keys.get(&addr) {
+            return key.clone();
+        }
+        if self.keys.len() >= KEY_CACHE_MAX {
+            self.keys.clear();
+        }
+        let key = Key::from(image_key(addr.0, addr.1));
+        self.keys.insert(addr, key.clone());
+        key
+    }
+
+    async fn queue_images(
+        &mut self,
+        pipeline: &Pipeline<Client>,
+        batch: &Batch,
+    ) -> Result<(), FredError> {
+        for (addr, json) in &batch.images {
+            let key = self.image_key(*addr);
+            pipeline
+                .set::<(), _, _>(key, Value::Bytes(json.clone()), None, None, false)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn queue_stream(
+        &self,
+        pipeline: &Pipeline<Client>,
+        batch: &Batch,
+    ) -> Result<(), FredError> {
+        for entry in &batch.stream {
+            let cap = XCap::try_from((XCapKind::MaxLen, self.trim.clone(), self.max_len))?;
+            let fields = vec![
+                (Key::from_static_str("casdu"), Value::from(entry.addr.0)),
+                (Key::from_static_str("ioa"), Value::from(entry.addr.1)),
+                (Key::from_static_str("source"), self.source.clone()),
+                (
+                    Key::from_static_str("data"),
+                    Value::Bytes(entry.json.clone()),
+                ),
+            ];
+            pipeline
+                .xadd::<(), _, _, _, _>(self.stream.clone(), false, cap, "*", fields)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `batch`, removing from it what Valkey acknowledged.
+    async fn write(&mut self, client: &Client, batch: &mut Batch) -> Result<(), StoreError> {
+        match self.mode {
+            Mode::Standalone => {
+                let pipeline = client.pipeline();
+                self.queue_images(&pipeline, batch)
+                    .await
+                    .map_err(|e| command_error("SET", &e))?;
+                self.queue_stream(&pipeline, batch)
+                    .await
+                    .map_err(|e| command_error("XADD", &e))?;
+                let results = pipeline.try_all::<Value>().await;
+                let images = batch.images.len();
+                if results.len() != images + batch.stream.len() {
+                    return Err(first_error(&results, "SET"));
+                }
+                let (set, xadd) = results.split_at(images);
+                let set = acknowledge(&mut batch.images, set, "SET");
+                let xadd = acknowledge(&mut batch.stream, xadd, "XADD");
+                set.and(xadd)
+            }
+            Mode::Cluster => {
+                if !batch.images.is_empty() {
+                    let pipeline = client.pipeline();
+                    self.queue_images(&pipeline, batch)
+                        .await
+                        .map_err(|e| command_error("SET", &e))?;
+                    let results = pipeline.try_all::<Value>().await;
+                    if results.len() != batch.images.len() {
+                        return Err(first_error(&results, "SET"));
+                    }
+                    // No XADD before every SET of the batch is acknowledged.
+                    acknowledge(&mut batch.images, &results, "SET")?;
+                }
+                if !batch.stream.is_empty() {
+                    let pipeline = client.pipeline();
+                    self.queue_stream(&pipeline, batch)
+                        .await
+                        .map_err(|e| command_error("XADD", &e))?;
+                    let results = pipeline.try_all::<Value>().await;
+                    if results.len() != batch.stream.len() {
+                        return Err(first_error(&results, "XADD"));
+                    }
+                    acknowledge(&mut batch.stream, &results, "XADD")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Something with `retain`, visited in order.
+trait Retain {
+    fn retain_indexed(&mut self, keep: impl FnMut(usize) -> bool);
+}
+
+impl<T> Retain for Vec<T> {
+    fn retain_indexed(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let mut i = 0;
+        self.retain(|_| {
+            let k = keep(i);
+            i += 1;
+            k
+        });
+    }
+}
+
+impl<T> Retain for std::collections::VecDeque<T> {
+    fn retain_indexed(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let mut i = 0;
+        self.retain(|_| {
+            let k = keep(i);
+            i += 1;
+            k
+        });
+    }
+}
+
+/// Removes the items whose command succeeded; the first failure is the error.
+fn acknowledge(
+    items: &mut impl Retain,
+    results: &[Result<Value, FredError>],
+    command: &'static str,
+) -> Result<(), StoreError> {
+    items.retain_indexed(|i| results.get(i).is_none_or(Result::is_err));
+    match results.iter().find_map(|r| r.as_ref().err()) {
+        Some(e) => Err(command_error(command, e)),
+        None => Ok(()),
+    }
+}
+
+fn first_error(results: &[Result<Value, FredError>], command: &'static str) -> StoreError {
+    match results.iter().find_map(|r| r.as_ref().err()) {
+        Some(e) => command_error(command, e),
+        None => StoreError::Command {
+            command,
+            reason: format!("{} replies to the pipeline, expected more", results.len()),
+        },
+    }
+}
+
+fn command_error(command: &'static str, e: &FredError) -> StoreError {
+    match e.kind() {
+        ErrorKind::IO | ErrorKind::Canceled | ErrorKind::Timeout => StoreError::Command {
+            command,
+            reason: format!("no reply ({})", super::describe(e)),
+        },
+        _ => StoreError::command(command, e),
+    }
+}
+
+/// An outage in progress.
+struct Outage {
+    since: Instant,
+    dropped_before: u64,
+    /// Failed attempts so far.
+    attempts: u32,
+}
+
+struct Task {
+    cfg: StoreConfig,
+    intake: Intake,
+    commands: Commands,
+    settled: watch::Sender<u64>,
+    outage: Option<Outage>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let addr = self.cfg.addr();
+        let mut client: Option<Client> = None;
+        let mut close_deadline: Option<Instant> = None;
+        loop {
+            if self.intake.stop_requested() {
+                break;
+            }
+            if !self.intake.rx_open {
+                let deadline = *close_deadline.get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                if self.intake.buffer.is_empty() || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            // A lost connection is replaced by a new one, whose attempt names
+            // the reason when it fails.
+            if let Some(c) = client.take_if(|c| !c.is_connected()) {
+                debug!(valkey = %addr, "connection lost; reconnecting");
+                let _ = c.quit().await;
+            }
+            let c = match &client {
+                Some(c) => c.clone(),
+                None => match self.intake.drive(connect_fred(&self.cfg)).await {
+                    None => break,
+                    Some(Ok(c)) => {
+                        self.intake.shared.connected.store(true, Ordering::SeqCst);
+                        client = Some(c.clone());
+                        c
+                    }
+                    Some(Err(e)) => {
+                        self.failed(&e);
+                        if !self.pause().await {
+                            break;
+                        }
+                        continue;
+                    }
+                },
+            };
+            self.intake.drain_ready();
+            if self.intake.buffer.is_empty() {
+                self.settled.send_replace(self.intake.drained);
+                if self.outage.is_some() {
+                    self.recovered(0, 0);
+                }
+                if !self.intake.wait().await {
+                    break;
+                }
+                continue;
+            }
+            let upto = self.intake.drained;
+            let mut batch = self.intake.buffer.take();
+            let (entries, images) = (batch.stream.len(), batch.images.len());
+            let Some(result) = self.intake.drive(self.commands.write(&c, &mut batch)).await else {
+                self.intake.buffer.restore(batch);
+                break;
+            };
+            let written = entries - batch.stream.len();
+            self.intake
+                .shared
+                .written
+                .fetch_add(written as u64, Ordering::SeqCst);
+            match result {
+                Ok(()) => {
+                    self.intake.buffer.recycle(batch);
+                    self.settled.send_replace(upto);
+                    if self.outage.is_some() {
+                        self.recovered(written, images);
+                    }
+                    self.intake.shared.connected.store(true, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    let dropped = self.intake.buffer.restore(batch);
+                    self.intake.count_dropped(dropped);
+                    self.failed(&e);
+                    if !self.pause().await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.stopped(client).await;
+    }
+
+    /// Waits before the next attempt, receiving points; false to stop.
+    async fn pause(&mut self) -> bool {
+        let wait = match &self.outage {
+            Some(outage) if outage.attempts > 1 => RETRY,
+            _ => FIRST_RETRY,
+        };
+        self.intake.drive(tokio::time::sleep(wait)).await.is_some()
+    }
+
+    fn failed(&mut self, error: &StoreError) {
+        let shared = &self.intake.shared;
+        shared.set_error(error);
+        shared.connected.store(false, Ordering::SeqCst);
+        if let Some(outage) = &mut self.outage {
+            outage.attempts += 1;
+            debug!(valkey = %self.cfg.addr(), "Valkey still unreachable: {error}");
+        } else {
+            shared.outages.fetch_add(1, Ordering::SeqCst);
+            warn!(
+                valkey = %self.cfg.addr(),
+                "Valkey unreachable: {error}; buffering points (stream up to {} entries) until it is back",
+                self.cfg.stream_max_length
+            );
+            self.outage = Some(Outage {
+                since: Instant::now(),
+                dropped_before: shared.dropped.load(Ordering::SeqCst),
+                attempts: 1,
+            });
+        }
+    }
+
+    fn recovered(&mut self, entries: usize, images: usize) {
+        let Some(outage) = self.outage.take() else {
+            return;
+        };
+        let addr = self.cfg.addr();
+        let dropped = self
+            .intake
+            .shared
+            .dropped
+            .load(Ordering::SeqCst)
+            .saturating_sub(outage.dropped_before);
+        if dropped > 0 {
+            warn!(
+                valkey = %addr,
+                "dropped the {dropped} oldest stream entries beyond the cap of {} during the outage (their image values were written)",
+                self.cfg.stream_max_length
+            );
+        }
+        info!(
+            valkey = %addr,
+            "Valkey reachable again after {:.1} s: wrote {entries} stream entries and {images} image values from the buffer",
+            outage.since.elapsed().as_secs_f64()
+        );
+    }
+
+    async fn stopped(mut self, client: Option<Client>) {
+        self.intake.drain_ready();
+        let buffer = &self.intake.buffer;
+        if !buffer.is_empty() {
+            error!(
+                valkey = %self.cfg.addr(),
+                "the Valkey writer stops with {} stream entries and {} image values unwritten",
+                buffer.stream_len(),
+                buffer.image_len()
+            );
+        }
+        if let Some(c) = client {
+            let _ = c.quit().await;
+        }
+    }
+}
