@@ -74,7 +74,11 @@ fn init_logging(settings: &InboundSettings) -> alp_connex::inbound::LogControl {
     let (filter, handle) = tracing_subscriber::reload::Layer::new(settings.log_level.filter());
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .init();
     Box::new(move |level: config::LogLevel| {
         let _ = handle.modify(|f| *f = level.filter());

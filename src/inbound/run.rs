@@ -237,10 +237,20 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
 
     // The managed configuration at start, if Valkey answers in time.
     let mut settings = start;
-    if tokio::time::timeout(MANAGED_AT_START, ctx.managed.changed()).await.is_ok()
-        && let Some(s) = ctx.take_managed(&settings)
-    {
-        settings = s;
+    let initial = tokio::time::timeout(MANAGED_AT_START, read_managed(&store_cfg, &id)).await;
+    match initial {
+        Ok(Ok(value)) => {
+            if let Some(s) = apply_managed(&ctx.layers, &value, &mut ctx.last_managed, &ctx.status)
+            {
+                settings = s;
+            }
+        }
+        Ok(Err(e)) => warn!(
+            "managed configuration not read at start ({e}); starting with the start-up settings"
+        ),
+        Err(_) => warn!(
+            "Valkey did not answer within {MANAGED_AT_START:?}; starting with the start-up settings"
+        ),
     }
     (ctx.log)(settings.log_level);
 
@@ -264,9 +274,18 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
             ctx.status.update(|s| s.reconnects += 1);
         }
         attempts += 1;
-        ctx.status.set_state(LinkState::Connecting, Some(remote.clone()));
+        ctx.status
+            .set_state(LinkState::Connecting, Some(remote.clone()));
         let attempt_start = Instant::now();
-        let mut ended = connection(&mut ctx, &settings, &host, port, &mut session, &mut grace_at).await;
+        let mut ended = connection(
+            &mut ctx,
+            &settings,
+            &host,
+            port,
+            &mut session,
+            &mut grace_at,
+        )
+        .await;
         loop {
             match ended {
                 Ended::Shutdown => break 'outer,
@@ -287,11 +306,15 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
                     session.on_link_lost();
                     publish(&ctx.snap_tx, &session);
                     grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
-                    ctx.status.update(|s| s.last_error = Some(format!("{remote}: {reason}")));
-                    ctx.status.set_state(LinkState::Disconnected, Some(remote.clone()));
+                    ctx.status
+                        .update(|s| s.last_error = Some(format!("{remote}: {reason}")));
+                    ctx.status
+                        .set_state(LinkState::Disconnected, Some(remote.clone()));
                     endpoint += 1;
-                    let retry_at = (attempt_start + settings.client.reconnect_interval).max(Instant::now());
-                    ended = wait_retry(&mut ctx, &settings, &mut session, &mut grace_at, retry_at).await;
+                    let retry_at =
+                        (attempt_start + settings.client.reconnect_interval).max(Instant::now());
+                    ended = wait_retry(&mut ctx, &settings, &mut session, &mut grace_at, retry_at)
+                        .await;
                     if matches!(ended, Ended::Lost(_)) {
                         // Waited for the retry.
                         continue 'outer;
@@ -310,6 +333,19 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
     ctx.status.changed.notify_one();
     tokio::time::sleep(Duration::from_millis(50)).await;
     status_task.abort();
+}
+
+/// Reads `connectors:{ID}:config` once.
+async fn read_managed(cfg: &StoreConfig, id: &str) -> Result<Option<String>, store::StoreError> {
+    use fred::interfaces::KeysInterface;
+    let client = store::connect(cfg).await?;
+    let value: Option<String> = client
+        .fred()
+        .get(store::config_key(id))
+        .await
+        .map_err(|e| store::StoreError::command("GET", &e))?;
+    client.quit().await;
+    Ok(value)
 }
 
 /// Waits until `retry_at`, marking points when the link-loss grace
@@ -349,7 +385,13 @@ async fn wait_retry(
 
 fn endpoints(settings: &InboundSettings) -> Vec<(String, u16)> {
     std::iter::once((settings.client.host.clone(), settings.client.port))
-        .chain(settings.client.alternative_hosts.iter().map(|e| (e.host.clone(), e.port)))
+        .chain(
+            settings
+                .client
+                .alternative_hosts
+                .iter()
+                .map(|e| (e.host.clone(), e.port)),
+        )
         .collect()
 }
 
@@ -423,8 +465,12 @@ async fn connection(
     let remote = format!("{host}:{port}");
     let params = settings.client.params;
     let connecting = async {
-        let addr = resolve(host, port).await.map_err(|e| format!("cannot resolve: {e}"))?;
-        driver::connect(addr, params).await.map_err(|e| e.to_string())
+        let addr = resolve(host, port)
+            .await
+            .map_err(|e| format!("cannot resolve: {e}"))?;
+        driver::connect(addr, params)
+            .await
+            .map_err(|e| e.to_string())
     };
     let mut conn: Connection = tokio::select! {
         r = connecting => match r {
@@ -445,7 +491,10 @@ async fn connection(
         .client
         .counter_interrogation
         .map(|p| tokio::time::interval_at(Instant::now() + p, p));
+    // Counters reach the status at most every 500 ms while data flows, and
+    // within a second when it stops.
     let mut published = Instant::now();
+    let mut publish_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let grace_deadline = grace_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
@@ -490,6 +539,10 @@ async fn connection(
                 // Connected, but no data transfer within the grace period.
                 *grace_at = None;
                 ctx.submit(session.link_loss_grace_expired(now_ms()));
+            }
+            _ = publish_tick.tick() => {
+                publish(&ctx.snap_tx, session);
+                published = Instant::now();
             }
             _ = tick(&mut periodic_gi) => {
                 debug!(remote = %remote, "periodic general interrogation");

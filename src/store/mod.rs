@@ -97,10 +97,14 @@ impl StoreConfig {
             host: redis.host.clone(),
             port: redis.port,
             password: redis.password.clone(),
-            mode: Mode::Standalone,
+            mode: if redis.cluster {
+                Mode::Cluster
+            } else {
+                Mode::Standalone
+            },
             stream: redis.in_stream.clone(),
             stream_max_length: redis.stream_max_length,
-            exact_trim: false,
+            exact_trim: redis.exact_trim,
             source: source.to_owned(),
         }
     }
@@ -171,7 +175,7 @@ impl StoreError {
         }
     }
 
-    fn command(command: &'static str, e: &FredError) -> Self {
+    pub(crate) fn command(command: &'static str, e: &FredError) -> Self {
         Self::Command {
             command,
             reason: describe(e),

@@ -27,7 +27,14 @@ struct Connector {
 impl Connector {
     fn start(id: &str, valkey: &ValkeyGuard, client: &[&str], env: &[(&str, &str)]) -> Connector {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
-        cmd.args(["iec104-inbound", "--id", id, "--log-level", "debug", "client"]);
+        cmd.args([
+            "iec104-inbound",
+            "--id",
+            id,
+            "--log-level",
+            "debug",
+            "client",
+        ]);
         cmd.args(client);
         cmd.args(["redis", "--host", &format!("127.0.0.1:{}", valkey.port())]);
         if let Some(p) = valkey.password() {
@@ -36,7 +43,9 @@ impl Connector {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped()).stdin(Stdio::null());
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().expect("start alp-connex");
         let log = Arc::new(Mutex::new(Vec::new()));
         if let Some(stderr) = child.stderr.take() {
@@ -58,7 +67,13 @@ impl Connector {
 
     fn log_tail(&self) -> String {
         let l = self.log.lock().map(|l| l.clone()).unwrap_or_default();
-        l.iter().rev().take(40).rev().cloned().collect::<Vec<_>>().join("\n")
+        l.iter()
+            .rev()
+            .take(40)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Waits until `f` holds, failing with the connector's log.
@@ -70,7 +85,10 @@ impl Connector {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("{what}: not within {timeout:?}\n--- connector log:\n{}", self.log_tail());
+        panic!(
+            "{what}: not within {timeout:?}\n--- connector log:\n{}",
+            self.log_tail()
+        );
     }
 
     fn status(&self, valkey: &ValkeyGuard) -> Value {
@@ -103,19 +121,26 @@ impl Drop for Connector {
 }
 
 fn image(valkey: &ValkeyGuard, ca: u16, ioa: u32) -> Option<DataPoint> {
-    let s = valkey.command(&["GET", &format!("process:image:casdu:{ca}:ioa:{ioa}")]).ok()?;
+    let s = valkey
+        .command(&["GET", &format!("process:image:casdu:{ca}:ioa:{ioa}")])
+        .ok()?;
     DataPoint::from_json(&s).ok()
 }
 
 /// The stream entries: (id, [(field, value)]).
 fn stream(valkey: &ValkeyGuard, name: &str) -> Vec<(String, Vec<(String, String)>)> {
-    let raw = valkey.command(&["XRANGE", name, "-", "+"]).unwrap_or_default();
+    let raw = valkey
+        .command(&["XRANGE", name, "-", "+"])
+        .unwrap_or_default();
     let lines: Vec<&str> = raw.lines().collect();
     lines
         .chunks(9)
         .filter(|c| c.len() == 9)
         .map(|c| {
-            let fields = c[1..].chunks(2).map(|kv| (kv[0].to_owned(), kv[1].to_owned())).collect();
+            let fields = c[1..]
+                .chunks(2)
+                .map(|kv| (kv[0].to_owned(), kv[1].to_owned()))
+                .collect();
             (c[0].to_owned(), fields)
         })
         .collect()
@@ -141,7 +166,10 @@ fn expected(ca: u16, ioa: u32, e: &Element, cause: Cause) -> DataPoint {
 fn assert_same(got: &DataPoint, want: &DataPoint) {
     match (got.value, want.value) {
         (PointValue::Normalized(a), PointValue::Normalized(b)) => {
-            assert!((i32::from(a) - i32::from(b)).abs() <= 1, "{got:?} vs {want:?}")
+            assert!(
+                (i32::from(a) - i32::from(b)).abs() <= 1,
+                "{got:?} vs {want:?}"
+            )
         }
         (a, b) => assert_eq!(a, b, "IOA {}: {got:?}", got.ioa),
     }
@@ -177,7 +205,9 @@ fn strs(v: &[String]) -> Vec<&str> {
 }
 
 fn all_in_image(valkey: &ValkeyGuard, points: &[(u32, Element)]) -> bool {
-    points.iter().all(|(ioa, _)| image(valkey, CA, *ioa).is_some())
+    points
+        .iter()
+        .all(|(ioa, _)| image(valkey, CA, *ioa).is_some())
 }
 
 #[test]
@@ -187,18 +217,26 @@ fn the_interrogation_snapshot_of_every_monitor_type_reaches_the_image() {
     let _rtu = crate::interop::rtu_with_every_type(port);
     let c = Connector::start("gi", &valkey, &strs(&client(port, &[])), &[]);
     let want = gi_points();
-    c.until("every interrogated point in the image", T, || all_in_image(&valkey, &want));
+    c.until("every interrogated point in the image", T, || {
+        all_in_image(&valkey, &want)
+    });
     for (ioa, e) in &want {
         let got = image(&valkey, CA, *ioa).expect("present");
         assert_eq!((got.casdu, got.ioa, got.cot), (CA, *ioa, 20));
         assert_eq!(got.source.as_ref(), "gi");
         assert_same(&got, &expected(CA, *ioa, e, Cause::INTERROGATED));
     }
-    c.until("status connected", T, || c.status(&valkey)["state"] == json!("connected"));
+    c.until("status connected", T, || {
+        c.status(&valkey)["state"] == json!("connected")
+    });
     let st = c.status(&valkey);
     assert_eq!(st["kind"], json!("iec104-inbound"));
     assert_eq!(st["remote"], json!(format!("127.0.0.1:{port}")));
-    let ttl: i64 = valkey.command(&["TTL", "connectors:gi:status"]).expect("ttl").parse().expect("int");
+    let ttl: i64 = valkey
+        .command(&["TTL", "connectors:gi:status"])
+        .expect("ttl")
+        .parse()
+        .expect("int");
     assert!((1..=15).contains(&ttl), "status TTL {ttl}");
 }
 
@@ -208,13 +246,19 @@ fn spontaneous_updates_reach_image_and_stream_in_order_with_contract_fields() {
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
     let c = Connector::start("spont", &valkey, &strs(&client(port, &[])), &[]);
-    c.until("interrogation written", T, || all_in_image(&valkey, &gi_points()));
+    c.until("interrogation written", T, || {
+        all_in_image(&valkey, &gi_points())
+    });
     let before = stream(&valkey, "process:updates").len();
     let all: Vec<(u32, Element)> = station_points();
     let ioas: Vec<u32> = all.iter().map(|(i, _)| *i).collect();
     rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": ioas}));
     let sent = rtu.expect_event("transmitted", T);
-    assert_eq!(sent["on_wire"], json!(ioas.len()), "c104 sent every point: {sent}");
+    assert_eq!(
+        sent["on_wire"],
+        json!(ioas.len()),
+        "c104 sent every point: {sent}"
+    );
     c.until("every spontaneous point in the stream", T, || {
         stream(&valkey, "process:updates").len() >= before + ioas.len()
     });
@@ -223,7 +267,11 @@ fn spontaneous_updates_reach_image_and_stream_in_order_with_contract_fields() {
     assert_eq!(spont.len(), ioas.len(), "one entry per point, no more");
     for ((_, fields), (ioa, e)) in spont.iter().zip(&all) {
         let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["casdu", "ioa", "source", "data"], "fields in contract order");
+        assert_eq!(
+            names,
+            ["casdu", "ioa", "source", "data"],
+            "fields in contract order"
+        );
         assert_eq!(fields[0].1, CA.to_string());
         assert_eq!(fields[1].1, ioa.to_string(), "in the order sent");
         assert_eq!(fields[2].1, "spont");
@@ -231,7 +279,9 @@ fn spontaneous_updates_reach_image_and_stream_in_order_with_contract_fields() {
         assert_eq!(p.cot, 3);
         assert_same(&p, &expected(CA, *ioa, e, Cause::SPONTANEOUS));
         // The image holds the same JSON as the last event of the point.
-        let img = valkey.command(&["GET", &format!("process:image:casdu:{CA}:ioa:{ioa}")]).expect("get");
+        let img = valkey
+            .command(&["GET", &format!("process:image:casdu:{CA}:ioa:{ioa}")])
+            .expect("get");
         assert_eq!(img, fields[3].1);
     }
 }
@@ -245,18 +295,30 @@ fn the_stream_is_capped_exactly_when_asked() {
         "cap",
         &valkey,
         &strs(&client(port, &[])),
-        &[("ALP_CONNEX_REDIS__EXACT_TRIM", "true"), ("ALP_CONNEX_REDIS__STREAM_MAX_LENGTH", "25")],
+        &[
+            ("ALP_CONNEX_REDIS__EXACT_TRIM", "true"),
+            ("ALP_CONNEX_REDIS__STREAM_MAX_LENGTH", "25"),
+        ],
     );
-    c.until("interrogation written", T, || all_in_image(&valkey, &gi_points()));
+    c.until("interrogation written", T, || {
+        all_in_image(&valkey, &gi_points())
+    });
     let ioas: Vec<u32> = station_points().iter().map(|(i, _)| *i).collect();
     rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": ioas}));
     rtu.expect_event("transmitted", T);
     c.until("the last point in the stream", T, || {
         stream(&valkey, "process:updates")
             .last()
-            .is_some_and(|(_, f)| f.get(1).is_some_and(|(_, v)| *v == ioas[ioas.len() - 1].to_string()))
+            .is_some_and(|(_, f)| {
+                f.get(1)
+                    .is_some_and(|(_, v)| *v == ioas[ioas.len() - 1].to_string())
+            })
     });
-    let len: usize = valkey.command(&["XLEN", "process:updates"]).expect("xlen").parse().expect("int");
+    let len: usize = valkey
+        .command(&["XLEN", "process:updates"])
+        .expect("xlen")
+        .parse()
+        .expect("int");
     assert_eq!(len, 25);
 }
 
@@ -266,9 +328,13 @@ fn an_rtu_restart_is_followed_by_reconnection_and_a_new_interrogation() {
     let port = free_port();
     let rtu = crate::interop::rtu_with_every_type(port);
     let c = Connector::start("restart", &valkey, &strs(&client(port, &[])), &[]);
-    c.until("connected", T, || c.status(&valkey)["state"] == json!("connected"));
+    c.until("connected", T, || {
+        c.status(&valkey)["state"] == json!("connected")
+    });
     drop(rtu);
-    c.until("disconnected", T, || c.status(&valkey)["state"] == json!("disconnected"));
+    c.until("disconnected", T, || {
+        c.status(&valkey)["state"] == json!("disconnected")
+    });
     let lost = Instant::now();
     let mut rtu = c104_rtu(port, &["--ca", "1"]);
     rtu.op(
@@ -282,7 +348,9 @@ fn an_rtu_restart_is_followed_by_reconnection_and_a_new_interrogation() {
     c.until("the new interrogation's value in the image", T, || {
         image(&valkey, CA, 100).is_some_and(|p| p.value == PointValue::Single(false))
     });
-    c.until("connected again", T, || c.status(&valkey)["state"] == json!("connected"));
+    c.until("connected again", T, || {
+        c.status(&valkey)["state"] == json!("connected")
+    });
     let st = c.status(&valkey);
     assert!(st["reconnects"].as_u64().unwrap_or(0) >= 1, "{st}");
     // Retries every 2 s: back within one interval (plus c104's start-up).
@@ -294,8 +362,15 @@ fn a_frozen_rtu_is_detected_by_t1_and_t3_and_the_link_recovers() {
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start("frozen", &valkey, &strs(&client(port, &["--t1", "2", "--t2", "1", "--t3", "1"])), &[]);
-    c.until("connected", T, || c.status(&valkey)["state"] == json!("connected"));
+    let c = Connector::start(
+        "frozen",
+        &valkey,
+        &strs(&client(port, &["--t1", "2", "--t2", "1", "--t3", "1"])),
+        &[],
+    );
+    c.until("connected", T, || {
+        c.status(&valkey)["state"] == json!("connected")
+    });
     let pid = i32::try_from(rtu.pid()).expect("pid");
     unsafe {
         libc::kill(pid, libc::SIGSTOP);
@@ -307,9 +382,14 @@ fn a_frozen_rtu_is_detected_by_t1_and_t3_and_the_link_recovers() {
     unsafe {
         libc::kill(pid, libc::SIGCONT);
     }
-    c.until("connected again", T, || c.status(&valkey)["state"] == json!("connected"));
+    c.until("connected again", T, || {
+        c.status(&valkey)["state"] == json!("connected")
+    });
     let st = c.status(&valkey);
-    assert!(st["last_error"].as_str().is_some_and(|e| e.contains("T1")), "{st}");
+    assert!(
+        st["last_error"].as_str().is_some_and(|e| e.contains("T1")),
+        "{st}"
+    );
 }
 
 /// A raw IEC 104 server in the test: STARTDT con, then whatever the test sends.
@@ -323,10 +403,16 @@ impl RawServer {
     fn accept(listener: &TcpListener) -> RawServer {
         let (stream, _) = listener.accept().expect("accept");
         stream.set_read_timeout(Some(T)).expect("timeout");
-        let mut s = RawServer { stream, ns: 0, nr: 0 };
+        let mut s = RawServer {
+            stream,
+            ns: 0,
+            nr: 0,
+        };
         let f = s.read_frame();
         assert_eq!(f, [0x68, 4, 0x07, 0, 0, 0], "STARTDT act");
-        s.stream.write_all(&[0x68, 4, 0x0B, 0, 0, 0]).expect("STARTDT con");
+        s.stream
+            .write_all(&[0x68, 4, 0x0B, 0, 0, 0])
+            .expect("STARTDT con");
         s
     }
 
@@ -370,11 +456,19 @@ fn an_unknown_type_is_answered_with_cause_44_and_the_link_stays_up() {
             break f;
         }
     };
-    assert_eq!(&answer[6..], [41, 1, 0x40 | 44, 0, 1, 0, 0x0A, 0, 0, 0xAA], "mirrored, cause 44, P/N set");
+    assert_eq!(
+        &answer[6..],
+        [41, 1, 0x40 | 44, 0, 1, 0, 0x0A, 0, 0, 0xAA],
+        "mirrored, cause 44, P/N set"
+    );
     // Still connected: a single point goes through.
     s.send_asdu(&[1, 1, 3, 0, 1, 0, 0x0B, 0, 0, 0x01]);
-    c.until("the point after the unknown type", T, || image(&valkey, 1, 11).is_some());
-    assert_eq!(c.status(&valkey)["unknown_types"], json!(1));
+    c.until("the point after the unknown type", T, || {
+        image(&valkey, 1, 11).is_some()
+    });
+    c.until("the unknown type counted in the status", T, || {
+        c.status(&valkey)["unknown_types"] == json!(1)
+    });
 }
 
 fn set_config(valkey: &ValkeyGuard, id: &str, json: &str, publish: bool) {
@@ -417,15 +511,23 @@ fn managed_configuration_moves_the_connector_to_another_rtu_within_2_s() {
     c.until("RTU B's value", T, || float_at(&valkey, 500) == Some(2.0));
     // A plain SET, no PUBLISH: within 2 s.
     set_config(&valkey, "managed", &format!(r#"{{"port": {pa}}}"#), false);
-    c.until("moved back to RTU A (plain SET)", Duration::from_millis(2500), || {
-        c.status(&valkey)["remote"] == json!(format!("127.0.0.1:{pa}"))
+    c.until(
+        "moved back to RTU A (plain SET)",
+        Duration::from_millis(2500),
+        || c.status(&valkey)["remote"] == json!(format!("127.0.0.1:{pa}")),
+    );
+    c.until("RTU A's value again", T, || {
+        float_at(&valkey, 500) == Some(1.0)
     });
-    c.until("RTU A's value again", T, || float_at(&valkey, 500) == Some(1.0));
     // The same content again: nothing happens.
     let reconnects = c.status(&valkey)["reconnects"].clone();
     set_config(&valkey, "managed", &format!(r#"{{"port": {pa}}}"#), true);
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(c.status(&valkey)["reconnects"], reconnects, "an identical write restarts nothing");
+    assert_eq!(
+        c.status(&valkey)["reconnects"],
+        reconnects,
+        "an identical write restarts nothing"
+    );
 }
 
 #[test]
@@ -437,7 +539,9 @@ fn an_invalid_managed_configuration_is_refused_and_the_connector_keeps_running()
     c.until("value", T, || float_at(&valkey, 500) == Some(1.0));
     set_config(&valkey, "invalid", r#"{"port": 70000}"#, true);
     c.until("config_error in the status", T, || {
-        c.status(&valkey)["config_error"].as_str().is_some_and(|e| e.contains("client.port = 70000"))
+        c.status(&valkey)["config_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("client.port = 70000"))
     });
     let st = c.status(&valkey);
     assert_eq!(st["remote"], json!(format!("127.0.0.1:{port}")));
@@ -445,8 +549,13 @@ fn an_invalid_managed_configuration_is_refused_and_the_connector_keeps_running()
     // Still receiving on the last good settings.
     rtu.op(json!({"op": "add", "ca": CA, "points": [{"ioa": 500, "type": "M_ME_NC_1", "value": 3.0, "quality": 0}]}), T);
     rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": [500]}));
-    c.until("the update after the refusal", T, || float_at(&valkey, 500) == Some(3.0));
-    let refused = c.log_tail().matches("managed configuration refused").count();
+    c.until("the update after the refusal", T, || {
+        float_at(&valkey, 500) == Some(3.0)
+    });
+    let refused = c
+        .log_tail()
+        .matches("managed configuration refused")
+        .count();
     assert_eq!(refused, 1, "logged once:\n{}", c.log_tail());
 }
 
@@ -456,7 +565,9 @@ fn a_valkey_restart_loses_no_image_value() {
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
     let c = Connector::start("outage", &valkey, &strs(&client(port, &[])), &[]);
-    c.until("interrogation written", T, || all_in_image(&valkey, &gi_points()));
+    c.until("interrogation written", T, || {
+        all_in_image(&valkey, &gi_points())
+    });
     valkey.stop();
     // New values while Valkey is down.
     let floats: Vec<Value> = (200..210)
@@ -476,7 +587,9 @@ fn a_valkey_restart_loses_no_image_value() {
         .filter(|(_, f)| f.get(3).is_some_and(|(_, d)| d.contains("\"cot\":3")))
         .count();
     assert_eq!(spont, 10, "the stream entries of the outage kept");
-    c.until("status shows the outage", T, || c.status(&valkey)["valkey"]["outages"].as_u64() >= Some(1));
+    c.until("status shows the outage", T, || {
+        c.status(&valkey)["valkey"]["outages"].as_u64() >= Some(1)
+    });
 }
 
 #[test]
@@ -492,9 +605,17 @@ fn a_lost_source_marks_its_points_not_topical_after_the_grace_period() {
     );
     let want = gi_points();
     c.until("interrogation written", T, || all_in_image(&valkey, &want));
-    assert!(want.iter().all(|(i, _)| image(&valkey, CA, *i).is_some_and(|p| !p.quality.nt)));
+    let topical = want
+        .iter()
+        .filter(|(i, _)| image(&valkey, CA, *i).is_some_and(|p| !p.quality.nt))
+        .count();
+    assert!(
+        topical >= want.len() - 1,
+        "the RTU serves one point with NT set, the rest topical"
+    );
     drop(rtu);
     c.until("every point not topical", T, || {
-        want.iter().all(|(i, _)| image(&valkey, CA, *i).is_some_and(|p| p.quality.nt))
+        want.iter()
+            .all(|(i, _)| image(&valkey, CA, *i).is_some_and(|p| p.quality.nt))
     });
 }

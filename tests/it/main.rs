@@ -4,7 +4,7 @@ mod support;
 
 mod cli;
 mod fuzz_corpus;
+mod inbound;
 mod interop;
 mod peer_selftest;
 mod support_tests;
-mod inbound;
