@@ -6,4 +6,5 @@ mod cli;
 mod fuzz_corpus;
 mod interop;
 mod peer_selftest;
+mod store;
 mod support_tests;
