@@ -29,8 +29,10 @@ use std::time::Duration;
 use fred::clients::Client;
 use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, KeysInterface};
-use fred::types::config::{ClusterDiscoveryPolicy, Config, ReconnectPolicy, Server, ServerConfig};
-use fred::types::{Builder, Expiration};
+use fred::types::config::{
+    ClusterDiscoveryPolicy, Config, Options, ReconnectPolicy, Server, ServerConfig,
+};
+use fred::types::{Builder, ConnectHandle, Expiration};
 
 use crate::config::{RedisSettings, Secret};
 
@@ -210,10 +212,22 @@ pub fn status_key(id: &str) -> String {
     format!("connectors:{id}:status")
 }
 
-/// A client that is not connected yet. It reconnects on its own after a lost
-/// connection (every [`RECONNECT_DELAY`]); commands time out after
+/// Whether a client reconnects by itself after a lost connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reconnect {
+    /// Every [`RECONNECT_DELAY`]. Commands sent meanwhile wait for the new
+    /// connection (at most [`COMMAND_TIMEOUT`]).
+    Auto,
+    /// Never: the client is dead once its connection is lost, and a command
+    /// in flight fails instead of being sent again later. The writer and the
+    /// watch use this and open a new client themselves, so that a write they
+    /// saw fail is never replayed behind their back.
+    Never,
+}
+
+/// A client that is not connected yet. Commands time out after
 /// [`COMMAND_TIMEOUT`] and are sent once: retrying is the caller's choice.
-fn build(cfg: &StoreConfig) -> Result<Client, FredError> {
+fn build(cfg: &StoreConfig, reconnect: Reconnect) -> Result<Client, FredError> {
     let server = Server::new(cfg.host.as_str(), cfg.port);
     let config = Config {
         // The first connection attempt reports its error to the caller.
@@ -228,8 +242,8 @@ fn build(cfg: &StoreConfig) -> Result<Client, FredError> {
         },
         ..Config::default()
     };
-    let reconnect_ms = u32::try_from(RECONNECT_DELAY.as_millis()).unwrap_or(u32::MAX);
-    Builder::from_config(config)
+    let mut builder = Builder::from_config(config);
+    builder
         .with_connection_config(|c| {
             c.connection_timeout = CONNECT_TIMEOUT;
             c.internal_command_timeout = CONNECT_TIMEOUT;
@@ -237,9 +251,12 @@ fn build(cfg: &StoreConfig) -> Result<Client, FredError> {
         })
         .with_performance_config(|p| {
             p.default_command_timeout = COMMAND_TIMEOUT;
-        })
-        .set_policy(ReconnectPolicy::new_constant(0, reconnect_ms))
-        .build()
+        });
+    if reconnect == Reconnect::Auto {
+        let delay_ms = u32::try_from(RECONNECT_DELAY.as_millis()).unwrap_or(u32::MAX);
+        builder.set_policy(ReconnectPolicy::new_constant(0, delay_ms));
+    }
+    builder.build()
 }
 
 /// A connection to Valkey, for the role's own calls ([`set_status`]).
@@ -261,7 +278,7 @@ impl StoreClient {
 
     /// Closes the connection.
     pub async fn quit(&self) {
-        let _ = self.client.quit().await;
+        close(&self.client).await;
     }
 }
 
@@ -276,20 +293,47 @@ impl core::fmt::Debug for StoreClient {
 /// Connects (and authenticates) to Valkey, or says why not. Once connected
 /// the client reconnects on its own after a lost connection.
 pub async fn connect(cfg: &StoreConfig) -> Result<StoreClient, StoreError> {
-    let client = connect_fred(cfg).await?;
-    Ok(StoreClient { client })
+    let conn = connect_fred(cfg, Reconnect::Auto).await?;
+    Ok(StoreClient {
+        client: conn.client,
+    })
 }
 
-async fn connect_fred(cfg: &StoreConfig) -> Result<Client, StoreError> {
-    let client = build(cfg).map_err(|e| StoreError::from_connect(cfg, &e))?;
+/// A connected client and the task that drives its connection.
+struct Conn {
+    client: Client,
+    task: ConnectHandle,
+}
+
+impl Conn {
+    /// Whether the connection still serves commands. Without reconnection
+    /// the task ends with the connection, whatever the client state says.
+    fn alive(&self) -> bool {
+        !self.task.is_finished() && self.client.is_connected()
+    }
+
+    async fn close(self) {
+        close(&self.client).await;
+        self.task.abort();
+    }
+}
+
+/// Closes a client, waiting at most a second (a client waiting for its
+/// reconnection would hold `QUIT` back until Valkey is back).
+async fn close(client: &Client) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.quit()).await;
+}
+
+async fn connect_fred(cfg: &StoreConfig, reconnect: Reconnect) -> Result<Conn, StoreError> {
+    let client = build(cfg, reconnect).map_err(|e| StoreError::from_connect(cfg, &e))?;
     // The connect timeout covers each step; the whole attempt is bounded too
     // (cluster discovery makes several steps).
     let attempt = tokio::time::timeout(CONNECT_TIMEOUT * 3, client.init()).await;
     match attempt {
-        Ok(Ok(_task)) => Ok(client),
+        Ok(Ok(task)) => Ok(Conn { client, task }),
         Ok(Err(e)) => Err(StoreError::from_connect(cfg, &e)),
         Err(_) => {
-            let _ = client.quit().await;
+            close(&client).await;
             Err(StoreError::Unreachable {
                 addr: cfg.addr(),
                 reason: format!("no connection within {:?}", CONNECT_TIMEOUT * 3),
@@ -298,10 +342,16 @@ async fn connect_fred(cfg: &StoreConfig) -> Result<Client, StoreError> {
     }
 }
 
-/// `SET connectors:{ID}:status <json> EX 15`.
+/// `SET connectors:{ID}:status <json> EX 15`. Fails at once while the
+/// connection is down (the next call, at most 5 s later, writes a fresh one).
 pub async fn set_status(client: &StoreClient, id: &str, json: &str) -> Result<(), StoreError> {
+    let options = Options {
+        fail_fast: true,
+        ..Options::default()
+    };
     client
         .client
+        .with_options(&options)
         .set::<(), _, _>(
             status_key(id),
             json,

@@ -10,12 +10,12 @@
 use std::time::Duration;
 
 use fred::clients::Client;
-use fred::interfaces::{ClientLike, EventInterface, KeysInterface, PubsubInterface};
+use fred::interfaces::{EventInterface, KeysInterface, PubsubInterface};
 use tokio::sync::{broadcast, watch};
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
-use super::{StoreConfig, StoreError, config_key, connect_fred};
+use super::{Conn, Reconnect, StoreConfig, StoreError, config_key, connect_fred};
 
 /// The raw managed configuration: the string at `connectors:{ID}:config`,
 /// `None` while the key does not exist.
@@ -68,34 +68,35 @@ async fn session(
     tx: &watch::Sender<ConfigValue>,
     down: &mut bool,
 ) -> Result<(), StoreError> {
-    let reader = connect_fred(cfg).await?;
-    let subscriber = match connect_fred(cfg).await {
+    let reader = connect_fred(cfg, Reconnect::Never).await?;
+    let subscriber = match connect_fred(cfg, Reconnect::Never).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = reader.quit().await;
+            reader.close().await;
             return Err(e);
         }
     };
     let result = watch_with(&reader, &subscriber, key, tx, down).await;
-    let _ = reader.quit().await;
-    let _ = subscriber.quit().await;
+    reader.close().await;
+    subscriber.close().await;
     result
 }
 
 async fn watch_with(
-    reader: &Client,
-    subscriber: &Client,
+    reader: &Conn,
+    subscriber: &Conn,
     key: &str,
     tx: &watch::Sender<ConfigValue>,
     down: &mut bool,
 ) -> Result<(), StoreError> {
-    let mut messages = subscriber.message_rx();
+    let mut messages = subscriber.client.message_rx();
     subscriber
+        .client
         .subscribe(key)
         .await
         .map_err(|e| StoreError::command("SUBSCRIBE", &e))?;
     // Read after subscribing: a change between the two is not missed.
-    read(reader, key, tx).await?;
+    read(&reader.client, key, tx).await?;
     if std::mem::take(down) {
         info!("watching {key} again");
     }
@@ -105,7 +106,9 @@ async fn watch_with(
         tokio::select! {
             _ = tx.closed() => return Ok(()),
             message = messages.recv() => match message {
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => read(reader, key, tx).await?,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    read(&reader.client, key, tx).await?;
+                }
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(StoreError::Command {
                         command: "SUBSCRIBE",
@@ -114,13 +117,13 @@ async fn watch_with(
                 }
             },
             _ = poll.tick() => {
-                if !subscriber.is_connected() || !reader.is_connected() {
+                if !subscriber.alive() || !reader.alive() {
                     return Err(StoreError::Command {
                         command: "SUBSCRIBE",
                         reason: "connection lost".to_owned(),
                     });
                 }
-                read(reader, key, tx).await?;
+                read(&reader.client, key, tx).await?;
             }
         }
     }

@@ -7,4 +7,5 @@ mod fuzz_corpus;
 mod inbound;
 mod interop;
 mod peer_selftest;
+mod store;
 mod support_tests;

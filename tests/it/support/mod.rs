@@ -8,6 +8,8 @@
 //! - [`free_port`]: a free TCP port on 127.0.0.1.
 //! - [`ValkeyGuard`]: `valkey-server`, optional password, stop/restart on the
 //!   same port for outage tests.
+//! - [`ValkeyClusterGuard`]: `n` cluster-mode `valkey-server` joined into one
+//!   cluster without replicas.
 //! - [`PostgresGuard`]: a throw-away PostgreSQL cluster (`initdb` + `postgres`,
 //!   run as the `postgres` user when the tests run as root).
 //! - [`MosquittoGuard`]: a `mosquitto` broker allowing anonymous clients.
@@ -22,6 +24,7 @@ mod peer;
 mod postgres;
 mod process;
 mod valkey;
+mod valkey_cluster;
 
 // Re-exported for the tests to come, whether or not one uses them yet.
 #[allow(unused_imports)]
@@ -34,3 +37,5 @@ pub use postgres::PostgresGuard;
 pub use process::{TempDir, free_port};
 #[allow(unused_imports)]
 pub use valkey::ValkeyGuard;
+#[allow(unused_imports)]
+pub use valkey_cluster::ValkeyClusterGuard;

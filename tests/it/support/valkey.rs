@@ -20,6 +20,8 @@ pub struct ValkeyGuard {
     child: Option<Child>,
     port: u16,
     password: Option<String>,
+    /// Further `valkey-server` arguments (cluster mode).
+    extra_args: Vec<String>,
     dir: TempDir,
     program: PathBuf,
     starts: u32,
@@ -36,11 +38,21 @@ impl ValkeyGuard {
         ValkeyGuard::launch(Some(password.to_owned()))
     }
 
+    /// Starts a server without a password, with further arguments.
+    pub fn start_with_args(args: &[String]) -> ValkeyGuard {
+        ValkeyGuard::launch_with(None, args.to_vec())
+    }
+
     fn launch(password: Option<String>) -> ValkeyGuard {
+        ValkeyGuard::launch_with(password, Vec::new())
+    }
+
+    fn launch_with(password: Option<String>, extra_args: Vec<String>) -> ValkeyGuard {
         let mut guard = ValkeyGuard {
             child: None,
             port: 0,
             password,
+            extra_args,
             dir: TempDir::new("valkey"),
             program: find_program("valkey-server", &[]),
             starts: 0,
@@ -78,6 +90,7 @@ impl ValkeyGuard {
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--daemonize", "no"])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
