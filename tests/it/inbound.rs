@@ -15,7 +15,7 @@ use alp_connex::iec104::types::{Cause, Cot, Element};
 use serde_json::{Value, json};
 
 use crate::interop::{CA, T, in_c104_interrogation, station_points, summary};
-use crate::support::{Peer, ValkeyGuard, c104_rtu, free_port};
+use crate::support::{Peer, ValkeyClusterGuard, ValkeyGuard, c104_rtu, free_port};
 
 /// The connector binary as a child process; stopped with SIGTERM on drop.
 struct Connector {
@@ -212,7 +212,8 @@ fn all_in_image(valkey: &ValkeyGuard, points: &[(u32, Element)]) -> bool {
 
 #[test]
 fn the_interrogation_snapshot_of_every_monitor_type_reaches_the_image() {
-    let valkey = ValkeyGuard::start();
+    // A Valkey with a password, as production runs it.
+    let valkey = ValkeyGuard::start_with_password("s3cret-pw");
     let port = free_port();
     let _rtu = crate::interop::rtu_with_every_type(port);
     let c = Connector::start("gi", &valkey, &strs(&client(port, &[])), &[]);
@@ -618,4 +619,131 @@ fn a_lost_source_marks_its_points_not_topical_after_the_grace_period() {
         want.iter()
             .all(|(i, _)| image(&valkey, CA, *i).is_some_and(|p| p.quality.nt))
     });
+}
+
+#[test]
+fn alternative_hosts_are_tried_in_order_when_the_main_one_refuses() {
+    let valkey = ValkeyGuard::start();
+    let refused = free_port();
+    let port = free_port();
+    let _rtu = rtu_with_float(port, 7.0);
+    let c = Connector::start(
+        "alt",
+        &valkey,
+        &strs(&client(refused, &[])),
+        &[(
+            "ALP_CONNEX_CLIENT__ALTERNATIVE_HOSTS",
+            &format!("[\"127.0.0.1:{port}\"]"),
+        )],
+    );
+    c.until("the alternative's value", T, || {
+        float_at(&valkey, 500) == Some(7.0)
+    });
+    let st = c.status(&valkey);
+    assert_eq!(st["remote"], json!(format!("127.0.0.1:{port}")));
+    assert!(
+        st["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&refused.to_string())),
+        "{st}"
+    );
+}
+
+#[test]
+fn periodic_interrogation_clock_sync_and_counter_interrogation_when_enabled() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let mut rtu = crate::interop::rtu_with_every_type(port);
+    let _c = Connector::start(
+        "extras",
+        &valkey,
+        &strs(&client(port, &[])),
+        &[
+            ("ALP_CONNEX_CLIENT__PERIODIC_GI_S", "1"),
+            ("ALP_CONNEX_CLIENT__CLOCK_SYNC", "true"),
+            ("ALP_CONNEX_CLIENT__COUNTER_INTERROGATION_S", "1"),
+        ],
+    );
+    let is_cmd = |t: &'static str| move |v: &Value| v["event"] == "command" && v["type"] == t;
+    rtu.expect_line(is_cmd("C_IC_NA_1"), T);
+    let cs = rtu.expect_line(is_cmd("C_CS_NA_1"), T);
+    assert_eq!(cs["cot"], json!(6), "{cs}");
+    rtu.expect_line(is_cmd("C_CI_NA_1"), T);
+    rtu.expect_line(is_cmd("C_IC_NA_1"), T);
+    // The counters arrive with cause 37.
+    _c.until("the integrated totals in the image", T, || {
+        image(&valkey, CA, 115).is_some_and(|p| p.cot == 37)
+            && image(&valkey, CA, 116).is_some_and(|p| p.cot == 37)
+    });
+}
+
+#[test]
+fn off_by_default_no_periodic_interrogation_clock_sync_or_counters() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let mut rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start("plain", &valkey, &strs(&client(port, &[])), &[]);
+    rtu.expect_line(|v| v["event"] == "command" && v["type"] == "C_IC_NA_1", T);
+    c.until("interrogation written", T, || {
+        all_in_image(&valkey, &gi_points())
+    });
+    // Two seconds without any further command.
+    std::thread::sleep(Duration::from_secs(2));
+    rtu.drain();
+    let commands: Vec<&Value> = rtu
+        .history()
+        .iter()
+        .filter(|v| v["event"] == "command")
+        .collect();
+    assert_eq!(commands.len(), 1, "{commands:?}");
+}
+
+#[test]
+fn points_spread_over_a_valkey_cluster_and_the_stream_gets_every_entry() {
+    let cluster = ValkeyClusterGuard::start(3);
+    let seed = &cluster.nodes()[0];
+    let port = free_port();
+    let mut rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start(
+        "clustered",
+        seed,
+        &strs(&client(port, &[])),
+        &[("ALP_CONNEX_REDIS__CLUSTER", "true")],
+    );
+    let ioas: Vec<u32> = station_points().iter().map(|(i, _)| *i).collect();
+    rtu.expect_line(|v| v["event"] == "command" && v["type"] == "C_IC_NA_1", T);
+    rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": ioas}));
+    rtu.expect_event("transmitted", T);
+    // Each key on the node that owns its slot: ask every node.
+    let get = |key: &str| {
+        cluster
+            .nodes()
+            .iter()
+            .find_map(|n| n.command(&["GET", key]).ok().filter(|v| v != "(nil)"))
+    };
+    c.until("every point in the image", T, || {
+        ioas.iter()
+            .all(|i| get(&format!("process:image:casdu:{CA}:ioa:{i}")).is_some())
+    });
+    let per_node: Vec<u64> = cluster
+        .nodes()
+        .iter()
+        .map(|n| {
+            n.command(&["DBSIZE"])
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect();
+    assert!(
+        per_node.iter().all(|n| *n > 0),
+        "keys on every shard: {per_node:?}"
+    );
+    let xlen: u64 = cluster
+        .nodes()
+        .iter()
+        .filter_map(|n| n.command(&["XLEN", "process:updates"]).ok()?.parse().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(xlen >= ioas.len() as u64, "stream entries: {xlen}");
 }
