@@ -10,3 +10,4 @@
 
 pub mod config;
 pub mod iec104;
+pub mod station;
