@@ -185,7 +185,7 @@ fn in_c104_interrogation(t: TypeId) -> bool {
 
 /// The peer scripts' JSON shape of one point: type, value, quality (raw
 /// bits without value bits), time_ms, and the extras of the type.
-fn summary(ioa: u32, e: &Element) -> Value {
+pub(crate) fn summary(ioa: u32, e: &Element) -> Value {
     use Element::*;
     let time = |t: &Cp56Time2a| json!(t.to_unix_ms().ok());
     let mut v = match e {
@@ -293,7 +293,7 @@ fn bcr_flags(b: &BinaryCounter) -> u8 {
 /// Compares two summaries: equal, but normalized values within one step of
 /// 1/32768 (lib60870 scales them by 32767.5), and the peer's extra fields
 /// (cot, sq, ca, event) ignored.
-fn assert_same_point(got: &Value, want: &Value) {
+pub(crate) fn assert_same_point(got: &Value, want: &Value) {
     for (k, w) in want.as_object().expect("object") {
         let g = &got[k.as_str()];
         let close = match (k.as_str(), g.as_f64(), w.as_f64()) {

@@ -6,4 +6,5 @@ mod cli;
 mod fuzz_corpus;
 mod interop;
 mod peer_selftest;
+mod station;
 mod support_tests;
