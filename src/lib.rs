@@ -10,4 +10,5 @@
 
 pub mod config;
 pub mod iec104;
+pub mod sim;
 pub mod station;

@@ -46,6 +46,16 @@ impl MemoryImage {
         Some(element.clone())
     }
 
+    /// Sets several points of a station under one lock, adding the station
+    /// if it is new.
+    pub fn insert_many(&self, ca: u16, points: impl IntoIterator<Item = (u32, Element)>) {
+        let mut stations = self
+            .stations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        stations.entry(ca).or_default().extend(points);
+    }
+
     /// The number of points of a station.
     pub fn len(&self, ca: u16) -> usize {
         self.stations

@@ -135,6 +135,7 @@ impl Update {
 #[derive(Debug, Default)]
 pub struct Stats {
     masters: AtomicU64,
+    started: AtomicU64,
     updates: AtomicU64,
     update_objects: AtomicU64,
     lagged: AtomicU64,
@@ -144,6 +145,10 @@ impl Stats {
     /// Masters connected now.
     pub fn masters(&self) -> u64 {
         self.masters.load(Ordering::Relaxed)
+    }
+    /// Masters in data transfer (after STARTDT) now.
+    pub fn started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
     }
     /// Spontaneous ASDUs handed to the link layer, summed over masters.
     pub fn updates(&self) -> u64 {
@@ -272,11 +277,15 @@ impl<S: PointSource> Station<S> {
                 let action = match event {
                     Event::Closed(reason) => break Ended::Link(reason),
                     Event::DataTransferStarted => {
-                        started_tx.send_replace(true);
+                        if !started_tx.send_replace(true) {
+                            self.stats.started.fetch_add(1, Ordering::Relaxed);
+                        }
                         continue;
                     }
                     Event::DataTransferStopped => {
-                        started_tx.send_replace(false);
+                        if started_tx.send_replace(false) {
+                            self.stats.started.fetch_sub(1, Ordering::Relaxed);
+                        }
                         continue;
                     }
                     Event::Asdu(raw) => request::handle(&raw, &*self.source),
@@ -304,6 +313,9 @@ impl<S: PointSource> Station<S> {
         drop(jobs_tx);
         writer.abort();
         conn.close().await;
+        if *started_tx.borrow() {
+            self.stats.started.fetch_sub(1, Ordering::Relaxed);
+        }
         self.stats.masters.fetch_sub(1, Ordering::Relaxed);
         ended
     }

@@ -6,5 +6,6 @@ mod cli;
 mod fuzz_corpus;
 mod interop;
 mod peer_selftest;
+mod sim;
 mod station;
 mod support_tests;
