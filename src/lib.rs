@@ -15,4 +15,6 @@ pub mod config;
 pub mod contract;
 pub mod iec104;
 pub mod inbound;
+pub mod sim;
+pub mod station;
 pub mod store;

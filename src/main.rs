@@ -7,6 +7,7 @@
 use std::process::ExitCode;
 
 use alp_connex::config::{self, InboundArgs, InboundSettings};
+use alp_connex::sim::{self, SimArgs};
 use clap::{Parser, Subcommand};
 
 /// alp-connex: IEC 60870-5-104 and MQTT into one Valkey process image.
@@ -24,6 +25,9 @@ enum Role {
     /// runs: today it loads and checks its settings and `config-gen` works.
     #[command(hide = true)]
     Iec104Inbound(InboundArgs),
+    /// Demo RTU / load generator: an IEC 104 controlled station with
+    /// simulated substation points.
+    RtuSim(SimArgs),
 }
 
 /// Exit status of a configuration error.
@@ -32,6 +36,7 @@ const EXIT_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     match Cli::parse().role {
         Role::Iec104Inbound(args) => iec104_inbound(&args),
+        Role::RtuSim(args) => sim::main(&args),
     }
 }
 

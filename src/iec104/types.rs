@@ -275,6 +275,52 @@ impl TypeId {
     }
 }
 
+impl Element {
+    /// The same information in the type without time tag
+    /// ([`TypeId::untimed`]), as interrogation answers carry it: the time
+    /// tag is dropped, value and quality are kept. Commands become their
+    /// untimed command type; types without such a twin (protection events,
+    /// M_PS_NA_1, M_ME_ND_1, system types) are returned unchanged.
+    #[must_use]
+    pub fn untimed(self) -> Element {
+        use Element::*;
+        match self {
+            M_SP_TA_1 { value, .. } | M_SP_TB_1 { value, .. } => M_SP_NA_1 { value },
+            M_DP_TA_1 { value, .. } | M_DP_TB_1 { value, .. } => M_DP_NA_1 { value },
+            M_ST_TA_1 { value, quality, .. } | M_ST_TB_1 { value, quality, .. } => {
+                M_ST_NA_1 { value, quality }
+            }
+            M_BO_TA_1 { value, quality, .. } | M_BO_TB_1 { value, quality, .. } => {
+                M_BO_NA_1 { value, quality }
+            }
+            M_ME_TA_1 { value, quality, .. } | M_ME_TD_1 { value, quality, .. } => {
+                M_ME_NA_1 { value, quality }
+            }
+            M_ME_TB_1 { value, quality, .. } | M_ME_TE_1 { value, quality, .. } => {
+                M_ME_NB_1 { value, quality }
+            }
+            M_ME_TC_1 { value, quality, .. } | M_ME_TF_1 { value, quality, .. } => {
+                M_ME_NC_1 { value, quality }
+            }
+            M_IT_TA_1 { value, .. } | M_IT_TB_1 { value, .. } => M_IT_NA_1 { value },
+            C_SC_TA_1 { command, .. } => C_SC_NA_1 { command },
+            C_DC_TA_1 { command, .. } => C_DC_NA_1 { command },
+            C_RC_TA_1 { command, .. } => C_RC_NA_1 { command },
+            C_SE_TA_1 {
+                value, qualifier, ..
+            } => C_SE_NA_1 { value, qualifier },
+            C_SE_TB_1 {
+                value, qualifier, ..
+            } => C_SE_NB_1 { value, qualifier },
+            C_SE_TC_1 {
+                value, qualifier, ..
+            } => C_SE_NC_1 { value, qualifier },
+            C_BO_TA_1 { value, .. } => C_BO_NA_1 { value },
+            other => other,
+        }
+    }
+}
+
 impl fmt::Display for TypeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}({})", self.mnemonic(), self.id())
@@ -458,6 +504,49 @@ mod tests {
         assert_eq!(TypeId::M_ME_TF_1.untimed(), TypeId::M_ME_NC_1);
         assert_eq!(TypeId::M_SP_TB_1.untimed(), TypeId::M_SP_NA_1);
         assert_eq!(TypeId::M_EP_TD_1.untimed(), TypeId::M_EP_TD_1);
+    }
+
+    #[test]
+    fn untimed_elements_keep_value_and_quality_and_match_the_untimed_type() {
+        use crate::iec104::time::Cp56Time2a;
+        let time = Cp56Time2a::default();
+        let float = Element::M_ME_TF_1 {
+            value: 230.5,
+            quality: Quality(Quality::NT),
+            time,
+        };
+        assert_eq!(
+            float.clone().untimed(),
+            Element::M_ME_NC_1 {
+                value: 230.5,
+                quality: Quality(Quality::NT)
+            }
+        );
+        let dp = DoublePoint {
+            value: DoubleState::On,
+            quality: Quality::GOOD,
+        };
+        assert_eq!(
+            Element::M_DP_TB_1 { value: dp, time }.untimed(),
+            Element::M_DP_NA_1 { value: dp }
+        );
+        let protection = Element::M_EP_TD_1 {
+            event: dp,
+            elapsed: crate::iec104::time::Cp16Time2a(5),
+            time,
+        };
+        assert_eq!(protection.clone().untimed(), protection);
+        // Every element's untimed type is what TypeId::untimed says.
+        let bytes = [0u8; 16];
+        for t in TypeId::ALL
+            .iter()
+            .filter(|t| t.is_monitor() || t.is_command())
+        {
+            let mut c = ReadCursor::new(&bytes);
+            let e = Element::read(*t, &mut c).expect("16 octets hold any object");
+            assert_eq!(e.untimed().type_id(), t.untimed(), "{t}");
+        }
+        assert_eq!(float.untimed().type_id(), TypeId::M_ME_NC_1);
     }
 
     #[test]

@@ -7,5 +7,7 @@ mod fuzz_corpus;
 mod inbound;
 mod interop;
 mod peer_selftest;
+mod sim;
+mod station;
 mod store;
 mod support_tests;
