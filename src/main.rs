@@ -21,9 +21,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Role {
     /// IEC 104 inbound connector: a client of a remote IEC 104 server,
-    /// writing its points into Valkey. Hidden from `--help` until the role
-    /// runs: today it loads and checks its settings and `config-gen` works.
-    #[command(hide = true)]
+    /// writing its points into Valkey.
     Iec104Inbound(InboundArgs),
     /// Demo RTU / load generator: an IEC 104 controlled station with
     /// simulated substation points.
