@@ -71,6 +71,10 @@ pub struct SimArgs {
     /// The ASDU of load-generator mode: 16 x M_ME_TF_1 SQ=0 or 48 x M_ME_NC_1 SQ=1.
     #[arg(long, value_enum, default_value = "tf16")]
     pub asdu: LoadAsdu,
+    /// Load-generator mode: at most this many objects per second (paced in
+    /// whole ASDUs); without it, as fast as the masters take them.
+    #[arg(long, value_name = "OBJECTS_PER_S", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub load_limit: Option<u64>,
     /// Connection establishment timeout, seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub t0: u64,
@@ -250,8 +254,8 @@ async fn run(args: &SimArgs, params: Params) -> ExitCode {
     let simulating = match args.rate {
         Rate::PerSecond(r) => tokio::spawn(async move { sim.changes(r).await }),
         Rate::Max => {
-            let shape = args.asdu;
-            tokio::spawn(async move { sim.load(shape).await })
+            let (shape, limit) = (args.asdu, args.load_limit);
+            tokio::spawn(async move { sim.load(shape, limit).await })
         }
     };
     shutdown_signal().await;
@@ -594,7 +598,7 @@ impl Sim {
     /// Load-generator mode: full ASDUs over every point, station after
     /// station, kept just ahead of the slowest master (the channel at most
     /// half full), and the achieved rate reported every second.
-    async fn load(&mut self, shape: LoadAsdu) {
+    async fn load(&mut self, shape: LoadAsdu, limit: Option<u64>) {
         let n = self.layout.models.len() as u32;
         let per = shape.objects().min(n);
         let mut next_ioa = 1u32;
@@ -607,7 +611,23 @@ impl Sim {
             self.stats.update_objects(),
             Instant::now(),
         );
+        // Pacing under --load-limit: objects sent against objects due since
+        // the first master started.
+        let mut paced_since: Option<(Instant, u64)> = None;
         loop {
+            if let Some(limit) = limit {
+                if self.stats.started() > 0 {
+                    let (t0, o0) =
+                        *paced_since.get_or_insert((Instant::now(), self.stats.update_objects()));
+                    let sent = self.stats.update_objects().saturating_sub(o0);
+                    let due_at = t0 + Duration::from_secs_f64(sent as f64 / limit as f64);
+                    if due_at > Instant::now() {
+                        tokio::time::sleep_until(due_at.into()).await;
+                    }
+                } else {
+                    paced_since = None;
+                }
+            }
             tokio::select! {
                 biased;
                 _ = report.tick() => {
@@ -626,7 +646,8 @@ impl Sim {
                     if self.stats.started() == 0 || self.tx.len() >= UPDATE_CAPACITY / 2 => {}
                 () = std::future::ready(()),
                     if self.stats.started() > 0 && self.tx.len() < UPDATE_CAPACITY / 2 => {
-                    for _ in 0..64 {
+                    let burst = if limit.is_some() { 4 } else { 64 };
+                    for _ in 0..burst {
                         let ca = self.cas[station];
                         let (asdu, following) = self.load_asdu(shape, ca, next_ioa, per, n);
                         self.image.insert_many(ca, asdu.objects.iter().map(|o| (o.ioa, o.element.clone())));

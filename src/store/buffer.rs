@@ -82,11 +82,29 @@ impl Buffer {
         self.trim()
     }
 
-    /// Everything held, as a batch to write; the buffer is empty afterwards.
-    pub fn take(&mut self) -> Batch {
+    /// The oldest stream entries, at most `max`, with the image values of
+    /// their addresses (the latest, so never older than an entry), as a
+    /// batch to write; with room left, image values whose entries the cap
+    /// dropped. Bounded, so that a backlog is written in steady steps of
+    /// bounded memory instead of one pipeline of everything.
+    pub fn take(&mut self, max: usize) -> Batch {
         let mut batch = mem::take(&mut self.spare);
-        batch.images.extend(self.images.drain());
-        mem::swap(&mut batch.stream, &mut self.stream);
+        let n = self.stream.len().min(max);
+        batch.stream.extend(self.stream.drain(..n));
+        for e in &batch.stream {
+            if let Some(json) = self.images.remove(&e.addr) {
+                batch.images.push((e.addr, json));
+            }
+        }
+        if batch.stream.len() < max {
+            let room = max - batch.stream.len();
+            let rest: Vec<Addr> = self.images.keys().take(room).copied().collect();
+            for addr in rest {
+                if let Some(json) = self.images.remove(&addr) {
+                    batch.images.push((addr, json));
+                }
+            }
+        }
         batch
     }
 
@@ -156,7 +174,7 @@ mod tests {
         assert_eq!(buffer.push(point(1, 2, "a")), 0);
         assert_eq!(buffer.push(point(1, 2, "b")), 0);
         assert_eq!(buffer.push(point(1, 3, "c")), 0);
-        let batch = buffer.take();
+        let batch = buffer.take(usize::MAX);
         assert!(buffer.is_empty());
         assert_eq!(batch.images.len(), 2);
         assert_eq!(image_of(&batch, (1, 2)), Some(&b"b"[..]));
@@ -177,7 +195,7 @@ mod tests {
         buffer.push(point(1, 1, "1"));
         buffer.push(point(1, 2, "2"));
         assert_eq!(buffer.push(point(1, 3, "3")), 1);
-        let batch = buffer.take();
+        let batch = buffer.take(usize::MAX);
         assert_eq!(
             stream_of(&batch),
             [((1, 2), &b"2"[..]), ((1, 3), &b"3"[..])]
@@ -191,11 +209,11 @@ mod tests {
         let mut buffer = Buffer::new(3);
         buffer.push(point(1, 1, "old"));
         buffer.push(point(1, 2, "x"));
-        let failed = buffer.take();
+        let failed = buffer.take(usize::MAX);
         buffer.push(point(1, 1, "new"));
         buffer.push(point(1, 3, "y"));
         assert_eq!(buffer.restore(failed), 1);
-        let batch = buffer.take();
+        let batch = buffer.take(usize::MAX);
         assert_eq!(image_of(&batch, (1, 1)), Some(&b"new"[..]));
         assert_eq!(image_of(&batch, (1, 2)), Some(&b"x"[..]));
         assert_eq!(
@@ -214,10 +232,10 @@ mod tests {
         for i in 0..50 {
             buffer.push(point(1, i, "v"));
         }
-        let batch = buffer.take();
+        let batch = buffer.take(usize::MAX);
         buffer.recycle(batch);
         buffer.push(point(1, 1, "v"));
-        let next = buffer.take();
+        let next = buffer.take(usize::MAX);
         // The stream deques take turns between the buffer and the batch.
         assert!(next.images.capacity() >= 50);
     }
@@ -226,8 +244,38 @@ mod tests {
     fn a_zero_cap_keeps_images_only() {
         let mut buffer = Buffer::new(0);
         assert_eq!(buffer.push(point(7, 8, "v")), 1);
-        let batch = buffer.take();
+        let batch = buffer.take(usize::MAX);
         assert!(batch.stream.is_empty());
         assert_eq!(image_of(&batch, (7, 8)), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn a_bounded_take_gives_the_oldest_entries_with_the_latest_image_of_each() {
+        let mut buffer = Buffer::new(100);
+        buffer.push(point(1, 1, "a1"));
+        buffer.push(point(1, 2, "b1"));
+        buffer.push(point(1, 1, "a2"));
+        buffer.push(point(1, 3, "c1"));
+        let batch = buffer.take(2);
+        let stream: Vec<&[u8]> = batch.stream.iter().map(|e| e.json.as_ref()).collect();
+        assert_eq!(stream, [b"a1".as_slice(), b"b1"]);
+        let mut images: Vec<(Addr, &[u8])> =
+            batch.images.iter().map(|(a, j)| (*a, j.as_ref())).collect();
+        images.sort();
+        // The image of (1,1) is its latest value, never older than an entry.
+        assert_eq!(
+            images,
+            [((1, 1), b"a2".as_slice()), ((1, 2), b"b1".as_slice())]
+        );
+        let next = buffer.take(2);
+        let stream: Vec<&[u8]> = next.stream.iter().map(|e| e.json.as_ref()).collect();
+        assert_eq!(stream, [b"a2".as_slice(), b"c1"]);
+        let images: Vec<Addr> = next.images.iter().map(|(a, _)| *a).collect();
+        assert_eq!(
+            images,
+            [(1, 3)],
+            "(1,1)'s latest image is already on its way"
+        );
+        assert!(buffer.is_empty());
     }
 }

@@ -45,6 +45,10 @@ const RETRY: Duration = Duration::from_millis(500);
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Image keys kept formatted; beyond this the cache starts over.
 const KEY_CACHE_MAX: usize = 1 << 16;
+/// Most stream entries (and as many image values) in one pipeline: large
+/// enough to reach Valkey's pipelined throughput, small enough that a
+/// backlog is written in steady steps of bounded memory.
+const MAX_BATCH: usize = 4096;
 
 /// Counters of a writer, as [`WriterHandle::stats`] gives them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -558,7 +562,7 @@ impl Task {
                 continue;
             }
             let upto = self.intake.drained;
-            let mut batch = self.intake.buffer.take();
+            let mut batch = self.intake.buffer.take(MAX_BATCH);
             let (entries, images) = (batch.stream.len(), batch.images.len());
             let Some(result) = self.intake.drive(self.commands.write(&c, &mut batch)).await else {
                 self.intake.buffer.restore(batch);
