@@ -7,6 +7,7 @@ mod fuzz_corpus;
 mod inbound;
 mod interop;
 mod peer_selftest;
+mod schema;
 mod sim;
 mod station;
 mod store;
