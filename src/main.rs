@@ -51,6 +51,13 @@ fn iec104_inbound(args: &InboundArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if args.check_config {
+        println!("{settings:#?}");
+        for warning in settings.warnings() {
+            println!("warning: {warning}");
+        }
+        return ExitCode::SUCCESS;
+    }
     let log = init_logging(&settings);
     tracing::info!(settings = ?settings, "effective settings");
     for warning in settings.warnings() {

@@ -37,6 +37,10 @@ pub struct InboundArgs {
     /// TOML configuration file (see `config-gen`).
     #[arg(long, value_name = "PATH", env = "ALP_CONNEX_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Check the settings, print them (password masked) and exit: 0 when
+    /// valid, 2 with one error line when not. Connects to nothing.
+    #[arg(long)]
+    pub check_config: bool,
     /// `client`, `redis` or `config-gen`.
     #[command(subcommand)]
     pub section: Option<InboundSection>,
