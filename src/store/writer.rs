@@ -109,7 +109,6 @@ impl Writer {
                 stop_open: true,
                 buffer: Buffer::new(cfg.stream_max_length),
                 shared: Arc::clone(&shared),
-                drained: 0,
             },
             commands: Commands::new(&cfg),
             settled: settled_tx,
@@ -228,8 +227,6 @@ struct Intake {
     stop_open: bool,
     buffer: Buffer,
     shared: Arc<Shared>,
-    /// Points received from the channel.
-    drained: u64,
 }
 
 impl Intake {
@@ -238,7 +235,6 @@ impl Intake {
     }
 
     fn accept(&mut self, points: Vec<PointRecord>) {
-        self.drained += points.len() as u64;
         let mut dropped = 0;
         for point in points {
             dropped += self.buffer.push(point);
@@ -552,7 +548,9 @@ impl Task {
             };
             self.intake.drain_ready();
             if self.intake.buffer.is_empty() {
-                self.settled.send_replace(self.intake.drained);
+                if let Some(settled) = self.intake.buffer.settled() {
+                    self.settled.send_replace(settled);
+                }
                 if self.outage.is_some() {
                     self.recovered(0, 0);
                 }
@@ -561,7 +559,6 @@ impl Task {
                 }
                 continue;
             }
-            let upto = self.intake.drained;
             let mut batch = self.intake.buffer.take(MAX_BATCH);
             let (entries, images) = (batch.stream.len(), batch.images.len());
             let Some(result) = self.intake.drive(self.commands.write(&c, &mut batch)).await else {
@@ -576,7 +573,11 @@ impl Task {
             match result {
                 Ok(()) => {
                     self.intake.buffer.recycle(batch);
-                    self.settled.send_replace(upto);
+                    // A bounded batch may leave older points in the buffer:
+                    // settled is where the buffer says, not what was drained.
+                    if let Some(settled) = self.intake.buffer.settled() {
+                        self.settled.send_replace(settled);
+                    }
                     if self.outage.is_some() {
                         self.recovered(written, images);
                     }
