@@ -22,6 +22,8 @@ pub(crate) type Addr = (u16, u32);
 pub(crate) struct Entry {
     pub addr: Addr,
     pub json: Bytes,
+    /// Position of its point among every point pushed (0 for the first).
+    pub seq: u64,
 }
 
 /// A write in flight: image values (one per address) and stream entries in
@@ -46,6 +48,13 @@ pub(crate) struct Buffer {
     stream: VecDeque<Entry>,
     /// An empty batch whose capacity the next [`take`](Self::take) reuses.
     spare: Batch,
+    /// Points pushed so far.
+    pushed: u64,
+    /// Whether an image value may be held without a stream entry of its
+    /// address (its entries were dropped by the cap, or written while its
+    /// SET failed); until the buffer is empty again, [`settled`](Self::settled)
+    /// cannot tell a position.
+    loose: bool,
 }
 
 impl Buffer {
@@ -56,6 +65,8 @@ impl Buffer {
             images: HashMap::new(),
             stream: VecDeque::new(),
             spare: Batch::default(),
+            pushed: 0,
+            loose: false,
         }
     }
 
@@ -77,9 +88,31 @@ impl Buffer {
     pub fn push(&mut self, point: PointRecord) -> u64 {
         let addr = (point.casdu, point.ioa);
         let json = Bytes::from(point.json);
+        let seq = self.pushed;
+        self.pushed += 1;
         self.images.insert(addr, json.clone());
-        self.stream.push_back(Entry { addr, json });
+        self.stream.push_back(Entry { addr, json, seq });
         self.trim()
+    }
+
+    /// How many of the points pushed so far are settled: the points before
+    /// it have their stream entry written (or dropped) and their image value
+    /// written (theirs or a newer one). `None` when the buffer cannot tell
+    /// (see `loose`): the caller keeps its last figure.
+    ///
+    /// Without loose images, every image value held belongs to an address
+    /// with a stream entry held (a push adds both, a take removes the image
+    /// values of the entries it takes), so the oldest entry held is the
+    /// first point not settled.
+    pub fn settled(&mut self) -> Option<u64> {
+        if self.is_empty() {
+            self.loose = false;
+            return Some(self.pushed);
+        }
+        if self.loose {
+            return None;
+        }
+        self.stream.front().map(|e| e.seq)
     }
 
     /// The oldest stream entries, at most `max`, with the image values of
@@ -128,6 +161,7 @@ impl Buffer {
         batch.stream.extend(self.stream.drain(..));
         mem::swap(&mut batch.stream, &mut self.stream);
         self.recycle(batch);
+        self.loose = true;
         self.trim()
     }
 
@@ -135,6 +169,7 @@ impl Buffer {
         let excess = self.stream.len().saturating_sub(self.cap);
         if excess > 0 {
             self.stream.drain(..excess);
+            self.loose = true;
         }
         excess as u64
     }
@@ -277,5 +312,41 @@ mod tests {
             "(1,1)'s latest image is already on its way"
         );
         assert!(buffer.is_empty());
+    }
+
+    #[test]
+    fn settled_stops_at_the_oldest_entry_held_and_waits_after_drops_or_restores() {
+        let mut buffer = Buffer::new(100);
+        for i in 0..5 {
+            buffer.push(point(1, i, "v"));
+        }
+        assert_eq!(buffer.settled(), Some(0));
+        let first = buffer.take(2);
+        buffer.recycle(first);
+        // Two points written, three held.
+        assert_eq!(buffer.settled(), Some(2));
+        let rest = buffer.take(10);
+        buffer.recycle(rest);
+        assert_eq!(buffer.settled(), Some(5));
+
+        // A failed write put back: no position until the buffer is empty.
+        buffer.push(point(1, 9, "v"));
+        buffer.push(point(1, 10, "v"));
+        let failed = buffer.take(1);
+        buffer.restore(failed);
+        assert_eq!(buffer.settled(), None);
+        let all = buffer.take(10);
+        buffer.recycle(all);
+        assert_eq!(buffer.settled(), Some(7));
+
+        // Dropped entries leave their image values: no position either.
+        let mut capped = Buffer::new(1);
+        capped.push(point(1, 1, "a"));
+        capped.push(point(1, 2, "b"));
+        assert_eq!(capped.settled(), None);
+        let batch = capped.take(10);
+        assert_eq!(batch.images.len(), 2);
+        capped.recycle(batch);
+        assert_eq!(capped.settled(), Some(2));
     }
 }

@@ -12,6 +12,7 @@
 //!                                                     │  (image: last value per address,
 //!                                                     │   stream: entries in order, capped)
 //!                                                     └─ pipeline: SET image … then XADD stream …
+//!                                                        (standalone: in calls of a Lua script)
 //! Valkey connectors:{ID}:config ──GET + SUBSCRIBE + 1 s poll──► watch_config ──► role
 //! role ──set_status──► SET connectors:{ID}:status EX 15
 //! ```

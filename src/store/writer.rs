@@ -10,8 +10,11 @@
 //! then 500 ms) on a new connection: the task connects by itself, so that
 //! no write it saw fail is replayed later by the client library.
 //!
-//! Order: the image SETs of a batch go before its XADDs. Standalone, both
-//! travel in one pipeline on one connection, which Valkey executes in order.
+//! Order: the image SETs of a batch go before its XADDs. Standalone, the
+//! batch travels as a few calls of one small Lua script ([`SCRIPT`]), each
+//! doing the SETs and XADDs of its share of the batch in order, pipelined on
+//! one connection, which Valkey executes in order: a few dozen calls instead
+//! of thousands of commands per batch, each call atomic.
 //! In Cluster mode the image keys and the stream live on different nodes, so
 //! the SETs are sent first and the XADDs only after every SET of the batch
 //! was acknowledged (one round trip more per batch). An acknowledged part of
@@ -27,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use fred::clients::{Client, Pipeline};
 use fred::error::{Error as FredError, ErrorKind};
-use fred::interfaces::{KeysInterface, StreamsInterface};
+use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface};
 use fred::types::streams::{XCap, XCapKind, XCapTrim};
-use fred::types::{Key, Value};
+use fred::types::{ClusterHash, CustomCommand, Key, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -49,6 +52,26 @@ const KEY_CACHE_MAX: usize = 1 << 16;
 /// enough to reach Valkey's pipelined throughput, small enough that a
 /// backlog is written in steady steps of bounded memory.
 const MAX_BATCH: usize = 4096;
+/// Most commands (SET or XADD) in one script call: Valkey runs a call
+/// without interruption, so this bounds the time other clients wait
+/// (well under a millisecond).
+const SCRIPT_CHUNK: usize = 256;
+
+/// The standalone write of part of a batch. KEYS: the stream, then one
+/// image key per image value. ARGV: the cap, `~` or `=`, the source, the
+/// image values (in the order of their keys), then per stream entry its
+/// CASDU, IOA and JSON. Every SET comes before every XADD, and each XADD
+/// has the fields of the contract in order, capped as a plain XADD is.
+const SCRIPT: &str = r"local m = #KEYS - 1
+for i = 1, m do
+  redis.call('SET', KEYS[i + 1], ARGV[3 + i])
+end
+for j = 4 + m, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], ARGV[1], '*',
+    'casdu', ARGV[j], 'ioa', ARGV[j + 1], 'source', ARGV[3], 'data', ARGV[j + 2])
+end
+return m
+";
 
 /// Counters of a writer, as [`WriterHandle::stats`] gives them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -109,7 +132,6 @@ impl Writer {
                 stop_open: true,
                 buffer: Buffer::new(cfg.stream_max_length),
                 shared: Arc::clone(&shared),
-                drained: 0,
             },
             commands: Commands::new(&cfg),
             settled: settled_tx,
@@ -228,8 +250,6 @@ struct Intake {
     stop_open: bool,
     buffer: Buffer,
     shared: Arc<Shared>,
-    /// Points received from the channel.
-    drained: u64,
 }
 
 impl Intake {
@@ -238,7 +258,6 @@ impl Intake {
     }
 
     fn accept(&mut self, points: Vec<PointRecord>) {
-        self.drained += points.len() as u64;
         let mut dropped = 0;
         for point in points {
             dropped += self.buffer.push(point);
@@ -316,16 +335,18 @@ struct Commands {
 
 impl Commands {
     fn new(cfg: &StoreConfig) -> Self {
+        let trim = if cfg.exact_trim {
+            XCapTrim::Exact
+        } else {
+            XCapTrim::AlmostExact
+        };
+        let max_len = i64::try_from(cfg.stream_max_length).unwrap_or(i64::MAX);
         Self {
             mode: cfg.mode,
             stream: Key::from(cfg.stream.as_str()),
             source: Value::from(cfg.source.as_str()),
-            trim: if cfg.exact_trim {
-                XCapTrim::Exact
-            } else {
-                XCapTrim::AlmostExact
-            },
-            max_len: i64::try_from(cfg.stream_max_length).unwrap_or(i64::MAX),
+            trim,
+            max_len,
             keys: HashMap::new(),
         }
     }
@@ -379,26 +400,84 @@ impl Commands {
         Ok(())
     }
 
+    /// Queues the standalone script calls of `batch`: its image values, then
+    /// its stream entries, in calls of at most [`SCRIPT_CHUNK`] commands.
+    /// Returns the calls' ranges: (image values, stream entries).
+    async fn queue_scripts(
+        &mut self,
+        pipeline: &Pipeline<Client>,
+        batch: &Batch,
+    ) -> Result<Vec<Call>, FredError> {
+        let (m, n) = (batch.images.len(), batch.stream.len());
+        let eval = CustomCommand::new_static("EVAL", ClusterHash::FirstKey, false);
+        let trim = Value::from_static_str(match self.trim {
+            XCapTrim::Exact => "=",
+            XCapTrim::AlmostExact => "~",
+        });
+        let mut calls = Vec::with_capacity((m + n).div_ceil(SCRIPT_CHUNK));
+        let mut start = 0;
+        while start < m + n {
+            let end = (start + SCRIPT_CHUNK).min(m + n);
+            let call = Call {
+                images: start.min(m)..end.min(m),
+                stream: start.max(m) - m..end.max(m) - m,
+            };
+            let mut args: Vec<Value> =
+                Vec::with_capacity(6 + 2 * call.images.len() + 3 * call.stream.len());
+            args.push(Value::from_static_str(SCRIPT));
+            args.push(Value::from(1 + call.images.len() as i64));
+            args.push(Value::from(self.stream.clone()));
+            for (addr, _) in &batch.images[call.images.clone()] {
+                args.push(Value::from(self.image_key(*addr)));
+            }
+            args.push(Value::from(self.max_len));
+            args.push(trim.clone());
+            args.push(self.source.clone());
+            for (_, json) in &batch.images[call.images.clone()] {
+                args.push(Value::Bytes(json.clone()));
+            }
+            for entry in batch.stream.range(call.stream.clone()) {
+                args.push(Value::from(entry.addr.0));
+                args.push(Value::from(entry.addr.1));
+                args.push(Value::Bytes(entry.json.clone()));
+            }
+            pipeline.custom::<(), _>(eval.clone(), args).await?;
+            calls.push(call);
+            start = end;
+        }
+        Ok(calls)
+    }
+
     /// Writes `batch`, removing from it what Valkey acknowledged.
     async fn write(&mut self, client: &Client, batch: &mut Batch) -> Result<(), StoreError> {
         match self.mode {
             Mode::Standalone => {
                 let pipeline = client.pipeline();
-                self.queue_images(&pipeline, batch)
+                let calls = self
+                    .queue_scripts(&pipeline, batch)
                     .await
-                    .map_err(|e| command_error("SET", &e))?;
-                self.queue_stream(&pipeline, batch)
-                    .await
-                    .map_err(|e| command_error("XADD", &e))?;
+                    .map_err(|e| command_error("EVAL", &e))?;
                 let results = pipeline.try_all::<Value>().await;
-                let images = batch.images.len();
-                if results.len() != images + batch.stream.len() {
-                    return Err(first_error(&results, "SET"));
+                if results.len() != calls.len() {
+                    return Err(first_error(&results, "EVAL"));
                 }
-                let (set, xadd) = results.split_at(images);
-                let set = acknowledge(&mut batch.images, set, "SET");
-                let xadd = acknowledge(&mut batch.stream, xadd, "XADD");
-                set.and(xadd)
+                // A call that failed keeps its part of the batch (a call
+                // that failed half way may have added some of its entries:
+                // they are added again, as after a lost reply).
+                let mut images = vec![false; batch.images.len()];
+                let mut stream = vec![false; batch.stream.len()];
+                for (call, result) in calls.iter().zip(&results) {
+                    if result.is_ok() {
+                        images[call.images.clone()].fill(true);
+                        stream[call.stream.clone()].fill(true);
+                    }
+                }
+                batch.images.retain_indexed(|i| !images[i]);
+                batch.stream.retain_indexed(|i| !stream[i]);
+                match results.iter().find_map(|r| r.as_ref().err()) {
+                    Some(e) => Err(command_error("EVAL", e)),
+                    None => Ok(()),
+                }
             }
             Mode::Cluster => {
                 if !batch.images.is_empty() {
@@ -428,6 +507,12 @@ impl Commands {
             }
         }
     }
+}
+
+/// The part of a batch one script call writes.
+struct Call {
+    images: std::ops::Range<usize>,
+    stream: std::ops::Range<usize>,
 }
 
 /// Something with `retain`, visited in order.
@@ -552,7 +637,9 @@ impl Task {
             };
             self.intake.drain_ready();
             if self.intake.buffer.is_empty() {
-                self.settled.send_replace(self.intake.drained);
+                if let Some(settled) = self.intake.buffer.settled() {
+                    self.settled.send_replace(settled);
+                }
                 if self.outage.is_some() {
                     self.recovered(0, 0);
                 }
@@ -561,7 +648,6 @@ impl Task {
                 }
                 continue;
             }
-            let upto = self.intake.drained;
             let mut batch = self.intake.buffer.take(MAX_BATCH);
             let (entries, images) = (batch.stream.len(), batch.images.len());
             let Some(result) = self.intake.drive(self.commands.write(&c, &mut batch)).await else {
@@ -576,7 +662,11 @@ impl Task {
             match result {
                 Ok(()) => {
                     self.intake.buffer.recycle(batch);
-                    self.settled.send_replace(upto);
+                    // A bounded batch may leave older points in the buffer:
+                    // settled is where the buffer says, not what was drained.
+                    if let Some(settled) = self.intake.buffer.settled() {
+                        self.settled.send_replace(settled);
+                    }
                     if self.outage.is_some() {
                         self.recovered(written, images);
                     }

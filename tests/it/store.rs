@@ -251,6 +251,84 @@ async fn two_thousand_points_submitted_in_bursts_arrive_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_a_batch_is_written_in_order_before_flush_returns() {
+    let valkey = ValkeyGuard::start();
+    let cfg = cfg(valkey.port(), 20_000);
+    let writer = Writer::spawn(cfg.clone());
+    // More than one bounded batch (4096 entries), submitted at once.
+    let points: Vec<PointRecord> = (0..10_000u64)
+        .map(|v| point(3, u32::try_from(v % 7000).unwrap(), v))
+        .collect();
+    writer.submit(points);
+    flushed(&writer).await;
+    assert_eq!(writer.stats().written, 10_000);
+
+    let client = store::connect(&cfg).await.expect("connect");
+    let got = entries(&client).await;
+    assert_eq!(got.len(), 10_000);
+    for (i, entry) in got.iter().enumerate() {
+        let v = i as u64;
+        assert_eq!(
+            *entry,
+            contract_fields(3, u32::try_from(v % 7000).unwrap(), v),
+            "entry {i}"
+        );
+    }
+    for ioa in [0u32, 2999, 3000, 6999] {
+        let last = if ioa < 3000 {
+            7000 + u64::from(ioa)
+        } else {
+            u64::from(ioa)
+        };
+        assert_eq!(image(&client, 3, ioa).await, Some(json(3, ioa, last)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_keeps_its_points_and_writes_them_once_valkey_accepts() {
+    let valkey = ValkeyGuard::start();
+    let cfg = cfg(valkey.port(), 5000);
+    let client = store::connect(&cfg).await.expect("connect");
+    // The stream's name taken by a string: every XADD is refused.
+    let _: () = client
+        .fred()
+        .set(STREAM, "not a stream", None, None, false)
+        .await
+        .expect("SET");
+    let writer = Writer::spawn(cfg.clone());
+    // Image values and stream entries over several calls of the write.
+    writer.submit(
+        (0..600u64)
+            .map(|v| point(4, u32::try_from(v).unwrap(), v))
+            .collect(),
+    );
+    eventually(Duration::from_secs(10), "a refused write", || async {
+        writer
+            .stats()
+            .last_error
+            .is_some_and(|e| e.contains("WRONGTYPE"))
+    })
+    .await;
+    assert!(writer.stats().pending > 0);
+    let _: () = client.fred().del(STREAM).await.expect("DEL");
+    flushed(&writer).await;
+
+    let got = entries(&client).await;
+    assert_eq!(
+        got.len(),
+        600,
+        "every entry once, none lost: {:?}",
+        writer.stats()
+    );
+    for (i, entry) in got.iter().enumerate() {
+        let v = i as u64;
+        assert_eq!(*entry, contract_fields(4, u32::try_from(v).unwrap(), v));
+    }
+    assert_eq!(image(&client, 4, 599).await, Some(json(4, 599, 599)));
+    assert_eq!(writer.stats().written, 600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valkey_restart_loses_no_image_value_and_keeps_the_stream_up_to_the_cap() {
     let mut valkey = ValkeyGuard::start();
     let cfg = cfg(valkey.port(), 50);
