@@ -747,3 +747,51 @@ fn points_spread_over_a_valkey_cluster_and_the_stream_gets_every_entry() {
         .unwrap_or(0);
     assert!(xlen >= ioas.len() as u64, "stream entries: {xlen}");
 }
+
+#[test]
+fn managed_configuration_present_at_start_is_applied_before_connecting() {
+    let valkey = ValkeyGuard::start();
+    let (nothing_here, pb) = (free_port(), free_port());
+    let mut b = rtu_with_float(pb, 4.0);
+    set_config(&valkey, "atstart", &format!(r#"{{"port": {pb}}}"#), false);
+    let c = Connector::start("atstart", &valkey, &strs(&client(nothing_here, &[])), &[]);
+    b.expect_line(|v| v["event"] == "command" && v["type"] == "C_IC_NA_1", T);
+    c.until("RTU B's value", T, || float_at(&valkey, 500) == Some(4.0));
+    let st = c.status(&valkey);
+    assert_eq!(st["remote"], json!(format!("127.0.0.1:{pb}")));
+    assert_eq!(
+        st["reconnects"],
+        json!(0),
+        "never tried the command line's port: {st}"
+    );
+}
+
+#[test]
+fn points_an_interrogation_after_reconnection_does_not_deliver_are_marked_invalid() {
+    let valkey = ValkeyGuard::start();
+    let port = free_port();
+    let mut first = c104_rtu(port, &["--ca", "1"]);
+    first.op(
+        json!({"op": "add", "ca": CA, "points": [
+            {"ioa": 500, "type": "M_ME_NC_1", "value": 1.0, "quality": 0},
+            {"ioa": 501, "type": "M_ME_NC_1", "value": 2.0, "quality": 0}]}),
+        T,
+    );
+    let c = Connector::start("gone", &valkey, &strs(&client(port, &[])), &[]);
+    c.until("both points", T, || {
+        float_at(&valkey, 500).is_some() && float_at(&valkey, 501).is_some()
+    });
+    drop(first);
+    // The RTU comes back without point 501 (a reconfigured station).
+    let _second = rtu_with_float(port, 1.5);
+    c.until("the new interrogation's value", T, || {
+        float_at(&valkey, 500) == Some(1.5)
+    });
+    c.until("point 501 marked invalid", T, || {
+        image(&valkey, CA, 501).is_some_and(|p| p.quality.iv)
+    });
+    let p500 = image(&valkey, CA, 500).expect("point 500");
+    assert!(!p500.quality.iv && !p500.quality.nt, "{p500:?}");
+    let p501 = image(&valkey, CA, 501).expect("point 501");
+    assert_eq!(p501.value, PointValue::Float(2.0), "the last value is kept");
+}
