@@ -15,6 +15,7 @@ pub mod config;
 pub mod contract;
 pub mod iec104;
 pub mod inbound;
+pub mod shutdown;
 pub mod sim;
 pub mod station;
 pub mod store;

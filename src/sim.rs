@@ -258,34 +258,11 @@ async fn run(args: &SimArgs, params: Params) -> ExitCode {
             tokio::spawn(async move { sim.load(shape, limit).await })
         }
     };
-    shutdown_signal().await;
+    crate::shutdown::signal().await;
     info!("rtu-sim stops");
     simulating.abort();
     serving.abort();
     ExitCode::SUCCESS
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                warn!("SIGTERM not handled: {e}");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Now as a CP56Time2a in UTC; marked invalid if the clock is outside the

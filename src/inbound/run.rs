@@ -221,7 +221,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
     ));
     let (stop_tx, shutdown) = watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        crate::shutdown::signal().await;
         let _ = stop_tx.send(true);
     });
     let mut ctx = Ctx {
@@ -623,27 +623,5 @@ async fn status_loop(
             () = status.changed.notified() => {}
             _ = snap.changed() => {}
         }
-    }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
