@@ -33,7 +33,7 @@ use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface};
 use fred::types::streams::{XCap, XCapKind, XCapTrim};
 use fred::types::{ClusterHash, CustomCommand, Key, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -92,7 +92,7 @@ pub struct WriterStats {
 }
 
 /// State shared by the handles and the task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     submitted: AtomicU64,
     written: AtomicU64,
@@ -101,9 +101,40 @@ struct Shared {
     connected: AtomicBool,
     last_error: Mutex<Option<String>>,
     refused_logged: AtomicBool,
+    /// Woken after every write attempt (done or failed).
+    progress: Notify,
+    /// `written + dropped` when [`WriterHandle::room`] last gave up waiting
+    /// for a write that made no progress; `u64::MAX` when none.
+    stalled_at: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            submitted: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            outages: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            refused_logged: AtomicBool::new(false),
+            progress: Notify::new(),
+            stalled_at: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Shared {
+    fn done(&self) -> u64 {
+        self.written.load(Ordering::SeqCst) + self.dropped.load(Ordering::SeqCst)
+    }
+
+    fn pending(&self) -> u64 {
+        self.submitted
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.done())
+    }
+
     fn set_error(&self, error: &StoreError) {
         let text = error.to_string();
         if let Ok(mut last) = self.last_error.lock() {
@@ -189,6 +220,32 @@ impl WriterHandle {
                     points = n,
                     "the Valkey writer has stopped: points not written"
                 );
+            }
+        }
+    }
+
+    /// Waits while Valkey is connected and more than `max_pending` points
+    /// are pending, so that a burst waits as received frames rather than as
+    /// JSON held for writing. Returns at once while Valkey is down, and when
+    /// no write completes within `stall` (then it waits no more until one
+    /// does): an outage, or a hanging Valkey, never holds up the IEC 104 link
+    /// for longer than `stall`.
+    pub async fn room(&self, max_pending: u64, stall: Duration) {
+        let shared = &self.inner.shared;
+        loop {
+            let progress = shared.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if !shared.connected.load(Ordering::SeqCst) || shared.pending() <= max_pending {
+                return;
+            }
+            let done = shared.done();
+            if shared.stalled_at.load(Ordering::SeqCst) == done {
+                return;
+            }
+            if tokio::time::timeout(stall, progress).await.is_err() && shared.done() == done {
+                shared.stalled_at.store(done, Ordering::SeqCst);
+                return;
             }
         }
     }
@@ -671,6 +728,7 @@ impl Task {
                         self.recovered(written, images);
                     }
                     self.intake.shared.connected.store(true, Ordering::SeqCst);
+                    self.intake.shared.progress.notify_waiters();
                 }
                 Err(e) => {
                     let dropped = self.intake.buffer.restore(batch);
@@ -703,6 +761,7 @@ impl Task {
         let shared = &self.intake.shared;
         shared.set_error(error);
         shared.connected.store(false, Ordering::SeqCst);
+        shared.progress.notify_waiters();
         if let Some(outage) = &mut self.outage {
             outage.attempts += 1;
             debug!(valkey = %self.cfg.addr(), "Valkey still unreachable: {error}");
