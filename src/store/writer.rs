@@ -101,6 +101,9 @@ struct Shared {
     connected: AtomicBool,
     last_error: Mutex<Option<String>>,
     refused_logged: AtomicBool,
+    /// Image values and stream entries in the buffer (image values whose
+    /// stream entries the cap dropped are held, and not pending).
+    held: AtomicU64,
     /// Woken after every write attempt (done or failed).
     progress: Notify,
     /// `written + dropped` when [`WriterHandle::room`] last gave up waiting
@@ -118,6 +121,7 @@ impl Default for Shared {
             connected: AtomicBool::new(false),
             last_error: Mutex::new(None),
             refused_logged: AtomicBool::new(false),
+            held: AtomicU64::new(0),
             progress: Notify::new(),
             stalled_at: AtomicU64::new(u64::MAX),
         }
@@ -225,7 +229,7 @@ impl WriterHandle {
     }
 
     /// Waits while Valkey is connected and more than `max_pending` points
-    /// are pending, so that a burst waits as received frames rather than as
+    /// are pending or held for writing, so that a burst waits as received frames rather than as
     /// JSON held for writing. Returns at once while Valkey is down, and when
     /// no write completes within `stall` (then it waits no more until one
     /// does): an outage, or a hanging Valkey, never holds up the IEC 104 link
@@ -236,7 +240,8 @@ impl WriterHandle {
             let progress = shared.progress.notified();
             tokio::pin!(progress);
             progress.as_mut().enable();
-            if !shared.connected.load(Ordering::SeqCst) || shared.pending() <= max_pending {
+            let held = shared.pending().max(shared.held.load(Ordering::SeqCst));
+            if !shared.connected.load(Ordering::SeqCst) || held <= max_pending {
                 return;
             }
             let done = shared.done();
@@ -320,6 +325,12 @@ impl Intake {
             dropped += self.buffer.push(point);
         }
         self.count_dropped(dropped);
+        self.count_held();
+    }
+
+    fn count_held(&self) {
+        let held = self.buffer.image_len() + self.buffer.stream_len();
+        self.shared.held.store(held as u64, Ordering::SeqCst);
     }
 
     fn count_dropped(&self, dropped: u64) {
@@ -706,6 +717,7 @@ impl Task {
                 continue;
             }
             let mut batch = self.intake.buffer.take(MAX_BATCH);
+            self.intake.count_held();
             let (entries, images) = (batch.stream.len(), batch.images.len());
             let Some(result) = self.intake.drive(self.commands.write(&c, &mut batch)).await else {
                 self.intake.buffer.restore(batch);
@@ -733,6 +745,7 @@ impl Task {
                 Err(e) => {
                     let dropped = self.intake.buffer.restore(batch);
                     self.intake.count_dropped(dropped);
+                    self.intake.count_held();
                     self.failed(&e);
                     // A connection that failed a write is not trusted again
                     // (it may be half dead and time out every command).
