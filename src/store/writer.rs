@@ -47,7 +47,7 @@ const RETRY: Duration = Duration::from_millis(500);
 /// How long the task keeps trying after every handle is gone.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Image keys kept formatted; beyond this the cache starts over.
-const KEY_CACHE_MAX: usize = 1 << 16;
+const KEY_CACHE_MAX: usize = 1 << 12;
 /// Most stream entries (and as many image values) in one pipeline: large
 /// enough to reach Valkey's pipelined throughput, small enough that a
 /// backlog is written in steady steps of bounded memory.
