@@ -41,7 +41,7 @@ const MANAGED_AT_START: Duration = Duration::from_secs(2);
 /// takes the next frame (while Valkey is connected and writing): a burst
 /// such as a general interrogation of 100,000 points then waits as frames
 /// in the socket and at the peer instead of as JSON in memory.
-const MAX_PENDING: u64 = 8192;
+const MAX_PENDING: u64 = 4096;
 /// How long a write may make no progress before the connection takes
 /// frames again regardless (a hanging Valkey never holds up the link longer).
 const WRITE_STALL: Duration = Duration::from_millis(200);
