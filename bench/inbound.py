@@ -15,8 +15,12 @@ Starts its own valkey-server on a free 127.0.0.1 port, then in one run:
    read in ms);
 4. the connector's peak RSS (VmHWM) holding 100,000 distinct points.
 
-Only 127.0.0.1 is used. Run: bench/inbound.sh (builds the release binary).
+Only 127.0.0.1 is used. Run: bench/inbound.sh (builds the release binary);
+`bench/inbound.sh --only rss` runs the peak RSS measurement alone (likewise
+`--only limit`, `throughput` or `latency`; throughput needs the limit).
 """
+
+import argparse
 
 import json
 import os
@@ -128,6 +132,13 @@ def percentile(sorted_values, q):
 
 
 def main():
+    ap = argparse.ArgumentParser(description="Benchmark of the inbound connector.")
+    ap.add_argument("--only", choices=["limit", "throughput", "latency", "rss"], action="append",
+                    help="run only these parts (repeatable; throughput implies limit)")
+    args = ap.parse_args()
+    parts = set(args.only or ["limit", "throughput", "latency", "rss"])
+    if "throughput" in parts:
+        parts.add("limit")
     if not os.path.exists(BIN):
         sys.exit("bench: build first: cargo build --release")
     work = tempfile.mkdtemp(prefix="alp-bench-")
@@ -138,90 +149,94 @@ def main():
     try:
         wait("valkey", 10, lambda: cli(vport, "PING") == "PONG")
 
-        # 1. The limit.
-        set_rps = benchmark_rps(vport, "SET", "process:image:casdu:1:ioa:__rand_int__", SAMPLE)
-        xadd_rps = benchmark_rps(vport, "XADD", "bench:stream", "MAXLEN", "~", "1000", "*", "casdu", "1",
-                                 "ioa", "__rand_int__", "source", "bench", "data", SAMPLE)
-        limit = 1.0 / (1.0 / set_rps + 1.0 / xadd_rps)
-        print(f"valkey limit (1 connection, pipeline 256): SET {set_rps:,.0f}/s, XADD {xadd_rps:,.0f}/s "
-              f"-> {limit:,.0f} points/s (SET + XADD per point)")
-        cli(vport, "FLUSHALL")
+        if "limit" in parts:
+            # 1. The limit.
+            set_rps = benchmark_rps(vport, "SET", "process:image:casdu:1:ioa:__rand_int__", SAMPLE)
+            xadd_rps = benchmark_rps(vport, "XADD", "bench:stream", "MAXLEN", "~", "1000", "*", "casdu", "1",
+                                     "ioa", "__rand_int__", "source", "bench", "data", SAMPLE)
+            limit = 1.0 / (1.0 / set_rps + 1.0 / xadd_rps)
+            print(f"valkey limit (1 connection, pipeline 256): SET {set_rps:,.0f}/s, XADD {xadd_rps:,.0f}/s "
+                  f"-> {limit:,.0f} points/s (SET + XADD per point)")
+            cli(vport, "FLUSHALL")
 
-        # 2. Throughput.
-        rport = free_port()
-        # Paced at the limit: the connector should keep up with what Valkey
-        # takes (a flood beyond it only measures who gets the two cores).
-        procs.append(rtu(work, rport, "--rate", "max", "--asdu", "nc48", "--points", "100000", "-k", "256", "-w", "128",
-                         "--load-limit", str(int(limit))))
-        # A stream cap large enough that nothing is dropped: every received
-        # point is written with its SET and its XADD (image values of the
-        # same point within one pipeline coalesce, last value wins).
-        c = inbound(work, "bench-tp", vport, rport, "-k", "256", "-w", "128",
-                    env={"ALP_CONNEX_REDIS__STREAM_MAX_LENGTH": "20000000"})
-        procs.append(c)
-        wait("connector writing", 30, lambda: status(vport, "bench-tp").get("valkey", {}).get("written", 0) > 100_000)
-        s0, t0 = status(vport, "bench-tp"), time.monotonic()
-        time.sleep(5)
-        s1, t1 = status(vport, "bench-tp"), time.monotonic()
-        written = (s1["valkey"]["written"] - s0["valkey"]["written"]) / (t1 - t0)
-        received = (s1["points_received"] - s0["points_received"]) / (t1 - t0)
-        print(f"throughput: received {received:,.0f} points/s, written {written:,.0f} points/s "
-              f"-> ratio to the valkey limit {written / limit:.2f} (target >= 0.9)")
-        print(f"  generator paced at {int(limit):,} objects/s; backlog at the end {s1['valkey']['pending']:,} points, "
-              f"dropped stream entries {s1['valkey']['dropped_stream_entries']:,}; connector RSS {c.vm_hwm_kib() / 1024:.0f} MiB peak")
-        for p in procs[1:]:
-            p.stop()
-        procs = procs[:1]
-        cli(vport, "FLUSHALL")
+        if "throughput" in parts:
+            # 2. Throughput.
+            rport = free_port()
+            # Paced at the limit: the connector should keep up with what Valkey
+            # takes (a flood beyond it only measures who gets the two cores).
+            procs.append(rtu(work, rport, "--rate", "max", "--asdu", "nc48", "--points", "100000", "-k", "256", "-w", "128",
+                             "--load-limit", str(int(limit))))
+            # A stream cap large enough that nothing is dropped: every received
+            # point is written with its SET and its XADD (image values of the
+            # same point within one pipeline coalesce, last value wins).
+            c = inbound(work, "bench-tp", vport, rport, "-k", "256", "-w", "128",
+                        env={"ALP_CONNEX_REDIS__STREAM_MAX_LENGTH": "20000000"})
+            procs.append(c)
+            wait("connector writing", 30, lambda: status(vport, "bench-tp").get("valkey", {}).get("written", 0) > 100_000)
+            s0, t0 = status(vport, "bench-tp"), time.monotonic()
+            time.sleep(5)
+            s1, t1 = status(vport, "bench-tp"), time.monotonic()
+            written = (s1["valkey"]["written"] - s0["valkey"]["written"]) / (t1 - t0)
+            received = (s1["points_received"] - s0["points_received"]) / (t1 - t0)
+            print(f"throughput: received {received:,.0f} points/s, written {written:,.0f} points/s "
+                  f"-> ratio to the valkey limit {written / limit:.2f} (target >= 0.9)")
+            print(f"  generator paced at {int(limit):,} objects/s; backlog at the end {s1['valkey']['pending']:,} points, "
+                  f"dropped stream entries {s1['valkey']['dropped_stream_entries']:,}; connector RSS {c.vm_hwm_kib() / 1024:.0f} MiB peak")
+            for p in procs[1:]:
+                p.stop()
+            procs = procs[:1]
+            cli(vport, "FLUSHALL")
 
-        # 3. Latency at 10k points/s.
-        rport = free_port()
-        procs.append(rtu(work, rport, "--rate", "10000", "--points", "10000"))
-        c = inbound(work, "bench-lat", vport, rport, env={"ALP_CONNEX_REDIS__STREAM_MAX_LENGTH": "200000"})
-        procs.append(c)
-        wait("connector connected", 30, lambda: status(vport, "bench-lat").get("state") == "connected")
-        time.sleep(2)
-        start_id = f"{int(time.time() * 1000)}-0"
-        time.sleep(10)
-        raw = subprocess.run(["valkey-cli", "-h", "127.0.0.1", "-p", str(vport), "--no-raw", "XRANGE",
-                              "process:updates", start_id, "+"], capture_output=True, text=True, timeout=60).stdout
-        ids, lat = [], []
-        lines = [l.strip() for l in raw.splitlines()]
-        # valkey-cli --no-raw prints: N) 1) "id" / 2) 1) "casdu" ... 8) "json"
-        entry_ms = None
-        for l in lines:
-            if '"' not in l:
-                continue
-            val = l[l.index('"') + 1:l.rindex('"')]
-            if l.split(")")[0].strip().isdigit() and "-" in val and val.replace("-", "").isdigit():
-                entry_ms = int(val.split("-")[0])
-                ids.append(entry_ms)
-            elif val.startswith("{") and entry_ms is not None:
-                d = json.loads(val.encode().decode("unicode_escape"))
-                rec = d["received"]
-                t = time.strptime(rec[:19], "%Y-%m-%dT%H:%M:%S")
-                rec_ms = int((time.mktime(t) - time.timezone) * 1000) + int(rec[20:23])
-                lat.append(entry_ms - rec_ms)
-        lat.sort()
-        rate = len(lat) / 10.0
-        print(f"latency at {rate:,.0f} points/s over 10 s ({len(lat):,} entries): frame receipt -> stream entry "
-              f"p50 {percentile(lat, 0.5)} ms, p99 {percentile(lat, 0.99)} ms, max {lat[-1] if lat else 'n/a'} ms "
-              f"(whole ms; target p99 < 2 ms)")
-        for p in procs[1:]:
-            p.stop()
-        procs = procs[:1]
-        cli(vport, "FLUSHALL")
+        if "latency" in parts:
+            # 3. Latency at 10k points/s.
+            rport = free_port()
+            procs.append(rtu(work, rport, "--rate", "10000", "--points", "10000"))
+            c = inbound(work, "bench-lat", vport, rport, env={"ALP_CONNEX_REDIS__STREAM_MAX_LENGTH": "200000"})
+            procs.append(c)
+            wait("connector connected", 30, lambda: status(vport, "bench-lat").get("state") == "connected")
+            time.sleep(2)
+            start_id = f"{int(time.time() * 1000)}-0"
+            time.sleep(10)
+            raw = subprocess.run(["valkey-cli", "-h", "127.0.0.1", "-p", str(vport), "--no-raw", "XRANGE",
+                                  "process:updates", start_id, "+"], capture_output=True, text=True, timeout=60).stdout
+            ids, lat = [], []
+            lines = [l.strip() for l in raw.splitlines()]
+            # valkey-cli --no-raw prints: N) 1) "id" / 2) 1) "casdu" ... 8) "json"
+            entry_ms = None
+            for l in lines:
+                if '"' not in l:
+                    continue
+                val = l[l.index('"') + 1:l.rindex('"')]
+                if l.split(")")[0].strip().isdigit() and "-" in val and val.replace("-", "").isdigit():
+                    entry_ms = int(val.split("-")[0])
+                    ids.append(entry_ms)
+                elif val.startswith("{") and entry_ms is not None:
+                    d = json.loads(val.encode().decode("unicode_escape"))
+                    rec = d["received"]
+                    t = time.strptime(rec[:19], "%Y-%m-%dT%H:%M:%S")
+                    rec_ms = int((time.mktime(t) - time.timezone) * 1000) + int(rec[20:23])
+                    lat.append(entry_ms - rec_ms)
+            lat.sort()
+            rate = len(lat) / 10.0
+            print(f"latency at {rate:,.0f} points/s over 10 s ({len(lat):,} entries): frame receipt -> stream entry "
+                  f"p50 {percentile(lat, 0.5)} ms, p99 {percentile(lat, 0.99)} ms, max {lat[-1] if lat else 'n/a'} ms "
+                  f"(whole ms; target p99 < 2 ms)")
+            for p in procs[1:]:
+                p.stop()
+            procs = procs[:1]
+            cli(vport, "FLUSHALL")
 
-        # 4. Peak RSS with 100,000 distinct points.
-        rport = free_port()
-        procs.append(rtu(work, rport, "--rate", "1000", "--points", "100000", "-k", "256", "-w", "128"))
-        c = inbound(work, "bench-rss", vport, rport, "-k", "256", "-w", "128")
-        procs.append(c)
-        wait("the interrogation of 100,000 points (95,000 without the counters)", 120, lambda: status(vport, "bench-rss").get("points_known", 0) >= 95_000)
-        time.sleep(5)
-        hwm = c.vm_hwm_kib()
-        print(f"peak RSS with {status(vport, 'bench-rss').get('points_known', 0):,} distinct points: "
-              f"{hwm / 1024:.1f} MiB (target < 20 MB)")
+        if "rss" in parts:
+            # 4. Peak RSS with 100,000 distinct points.
+            rport = free_port()
+            procs.append(rtu(work, rport, "--rate", "1000", "--points", "100000", "-k", "256", "-w", "128"))
+            c = inbound(work, "bench-rss", vport, rport, "-k", "256", "-w", "128")
+            procs.append(c)
+            wait("the interrogation of 100,000 points (95,000 without the counters)", 120, lambda: status(vport, "bench-rss").get("points_known", 0) >= 95_000)
+            time.sleep(5)
+            hwm = c.vm_hwm_kib()
+            print(f"peak RSS with {status(vport, 'bench-rss').get('points_known', 0):,} distinct points: "
+                  f"{hwm / 1024:.1f} MiB (target < 20 MB)")
     finally:
         for p in reversed(procs):
             p.stop()

@@ -37,6 +37,14 @@ use crate::store::{self, PointRecord, StoreConfig, Writer, WriterHandle};
 /// How long the start waits for the managed configuration before it
 /// connects with the start-up settings (Valkey may be down).
 const MANAGED_AT_START: Duration = Duration::from_secs(2);
+/// Points pending for Valkey beyond which the connection waits before it
+/// takes the next frame (while Valkey is connected and writing): a burst
+/// such as a general interrogation of 100,000 points then waits as frames
+/// in the socket and at the peer instead of as JSON in memory.
+const MAX_PENDING: u64 = 4096;
+/// How long a write may make no progress before the connection takes
+/// frames again regardless (a hanging Valkey never holds up the link longer).
+const WRITE_STALL: Duration = Duration::from_millis(200);
 /// Status refresh period (the key lives 15 s).
 const STATUS_PERIOD: Duration = Duration::from_secs(5);
 
@@ -517,6 +525,7 @@ async fn connection(
                         if !replies.is_empty() && send_all(&conn, replies).await.is_err() {
                             return Ended::Lost(String::from("link closed while answering"));
                         }
+                        ctx.writer.room(MAX_PENDING, WRITE_STALL).await;
                         if published.elapsed() >= Duration::from_millis(500) {
                             publish(&ctx.snap_tx, session);
                             published = Instant::now();

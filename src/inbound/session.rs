@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 
 use crate::config::OnLinkLoss;
-use crate::contract::{DataPoint, Reception, points_from_asdu};
+use crate::contract::{DataPoint, PointValue, QualityFlags, Reception, points_from_asdu};
 use crate::iec104::asdu::{self, Asdu, AsduError, BROADCAST_CA, Header};
 use crate::iec104::elements::{Qcc, Qoi};
 use crate::iec104::time::Cp56Time2a;
@@ -70,8 +70,11 @@ pub struct Session {
     zone_offset_min: i32,
     on_link_loss: OnLinkLoss,
     common_addresses: Vec<u16>,
-    /// The last point written per (CASDU, IOA).
-    cache: HashMap<(u16, u32), DataPoint>,
+    /// The last point written per (CASDU, IOA), without its source and
+    /// receive time (the session's, and the time of a re-write).
+    cache: HashMap<(u16, u32), Cached>,
+    /// The `time_error` of cached points that have one (rare).
+    time_errors: HashMap<(u16, u32), Box<str>>,
     gi: Option<Interrogation>,
     stats: SessionStats,
     warned_types: HashSet<u8>,
@@ -91,6 +94,7 @@ impl Session {
             on_link_loss,
             common_addresses,
             cache: HashMap::new(),
+            time_errors: HashMap::new(),
             gi: None,
             stats: SessionStats::default(),
             warned_types: HashSet::new(),
@@ -209,7 +213,18 @@ impl Session {
                 seen.extend(points.iter().map(|p| p.ioa));
             }
             for p in &points {
-                self.cache.insert((p.casdu, p.ioa), p.clone());
+                let addr = (p.casdu, p.ioa);
+                self.cache.insert(addr, Cached::of(p));
+                match &p.time_error {
+                    Some(e) => {
+                        self.time_errors.insert(addr, e.as_str().into());
+                    }
+                    None => {
+                        if !self.time_errors.is_empty() {
+                            self.time_errors.remove(&addr);
+                        }
+                    }
+                }
             }
             out.points = points;
             return Ok(out);
@@ -282,11 +297,10 @@ impl Session {
         let mut marked = Vec::new();
         for station in stations {
             let seen = delivered.get(&station).unwrap_or(&empty);
-            for ((c, ioa), p) in self.cache.iter_mut() {
-                if *c == station && !seen.contains(ioa) && !p.quality.iv {
-                    p.quality.iv = true;
-                    p.received = now;
-                    marked.push(p.clone());
+            for (&(c, ioa), p) in self.cache.iter_mut() {
+                if c == station && !seen.contains(&ioa) && p.quality & IV == 0 {
+                    p.quality |= IV;
+                    marked.push(p.point((c, ioa), &self.source, &self.time_errors, now));
                 }
             }
         }
@@ -309,17 +323,16 @@ impl Session {
     /// The link stayed down for the grace period: every cached point gets
     /// the policy's flag, re-written at `now`.
     pub fn link_loss_grace_expired(&mut self, now: i64) -> Vec<DataPoint> {
+        let flag = match self.on_link_loss {
+            OnLinkLoss::Nt => NT,
+            OnLinkLoss::Iv => IV,
+            OnLinkLoss::Keep => return Vec::new(),
+        };
         let mut marked: Vec<DataPoint> = Vec::new();
-        for p in self.cache.values_mut() {
-            let flag = match self.on_link_loss {
-                OnLinkLoss::Nt => &mut p.quality.nt,
-                OnLinkLoss::Iv => &mut p.quality.iv,
-                OnLinkLoss::Keep => return Vec::new(),
-            };
-            if !*flag {
-                *flag = true;
-                p.received = now;
-                marked.push(p.clone());
+        for (&addr, p) in self.cache.iter_mut() {
+            if p.quality & flag == 0 {
+                p.quality |= flag;
+                marked.push(p.point(addr, &self.source, &self.time_errors, now));
             }
         }
         marked.sort_by_key(|p| (p.casdu, p.ioa));
@@ -327,6 +340,91 @@ impl Session {
             warn!(points = marked.len(), policy = ?self.on_link_loss, "source lost: points marked");
         }
         marked
+    }
+}
+
+// Quality bits of [`Cached::quality`].
+const IV: u8 = 1;
+const NT: u8 = 1 << 1;
+const SB: u8 = 1 << 2;
+const BL: u8 = 1 << 3;
+const OV: u8 = 1 << 4;
+
+// Bits of [`Cached::flags`].
+const ELAPSED_INVALID: u8 = 1;
+const HAS_TIME: u8 = 1 << 1;
+const TIME_INVALID: u8 = 1 << 2;
+const SUMMER_TIME: u8 = 1 << 3;
+const TEST: u8 = 1 << 4;
+const NEGATIVE: u8 = 1 << 5;
+
+/// A cached data point in 24 octets: what [`DataPoint`] holds besides the
+/// address, the source, the receive time and the time error.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    value: PointValue,
+    time: i64,
+    type_id: TypeId,
+    quality: u8,
+    flags: u8,
+    cot: u8,
+    originator: u8,
+}
+
+impl Cached {
+    fn of(p: &DataPoint) -> Cached {
+        let q = p.quality;
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        Cached {
+            value: p.value,
+            time: p.time.unwrap_or(0),
+            type_id: p.type_id,
+            quality: bit(q.iv, IV) | bit(q.nt, NT) | bit(q.sb, SB) | bit(q.bl, BL) | bit(q.ov, OV),
+            flags: bit(p.elapsed_invalid, ELAPSED_INVALID)
+                | bit(p.time.is_some(), HAS_TIME)
+                | bit(p.time_invalid, TIME_INVALID)
+                | bit(p.summer_time, SUMMER_TIME)
+                | bit(p.test, TEST)
+                | bit(p.negative, NEGATIVE),
+            cot: p.cot,
+            originator: p.originator,
+        }
+    }
+
+    /// The data point again, received at `received`.
+    fn point(
+        &self,
+        (casdu, ioa): (u16, u32),
+        source: &Arc<str>,
+        time_errors: &HashMap<(u16, u32), Box<str>>,
+        received: i64,
+    ) -> DataPoint {
+        let q = |b: u8| self.quality & b != 0;
+        let f = |b: u8| self.flags & b != 0;
+        DataPoint {
+            casdu,
+            ioa,
+            type_id: self.type_id,
+            value: self.value,
+            quality: QualityFlags {
+                iv: q(IV),
+                nt: q(NT),
+                sb: q(SB),
+                bl: q(BL),
+                ov: q(OV),
+            },
+            elapsed_invalid: f(ELAPSED_INVALID),
+            time: f(HAS_TIME).then_some(self.time),
+            time_invalid: f(TIME_INVALID),
+            summer_time: f(SUMMER_TIME),
+            time_error: time_errors.get(&(casdu, ioa)).map(|e| e.to_string()),
+            cot: self.cot,
+            test: f(TEST),
+            negative: f(NEGATIVE),
+            originator: self.originator,
+            source: Arc::clone(source),
+            received,
+        }
     }
 }
 

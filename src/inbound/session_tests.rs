@@ -287,3 +287,80 @@ fn clock_sync_and_counter_interrogation_address_the_configured_stations() {
     let ci = Asdu::decode(&s.counter_interrogation()[0]).expect("valid");
     assert_eq!((ci.type_id, ci.common_address), (TypeId::C_CI_NA_1, 2));
 }
+
+#[test]
+fn a_cached_point_comes_back_whole_with_the_new_receive_time() {
+    let source: Arc<str> = "rtu-a".into();
+    let mut errors = HashMap::new();
+    let with_everything = DataPoint {
+        casdu: 65534,
+        ioa: 16_777_215,
+        type_id: TypeId::M_EP_TD_1,
+        value: PointValue::ProtectionEvent {
+            state: 2,
+            elapsed_ms: 65535,
+        },
+        quality: QualityFlags {
+            iv: false,
+            nt: true,
+            sb: true,
+            bl: true,
+            ov: true,
+        },
+        elapsed_invalid: true,
+        time: None,
+        time_invalid: true,
+        summer_time: true,
+        time_error: Some(String::from("month 13")),
+        cot: 63,
+        test: true,
+        negative: true,
+        originator: 255,
+        source: Arc::clone(&source),
+        received: NOW,
+    };
+    let with_time = DataPoint {
+        type_id: TypeId::M_ME_TF_1,
+        value: PointValue::Float(-1.5),
+        quality: QualityFlags {
+            iv: true,
+            ..QualityFlags::default()
+        },
+        elapsed_invalid: false,
+        time: Some(-1),
+        time_invalid: false,
+        summer_time: false,
+        time_error: None,
+        test: false,
+        negative: false,
+        originator: 0,
+        ..with_everything.clone()
+    };
+    let addr = (with_everything.casdu, with_everything.ioa);
+    errors.insert(addr, Box::from("month 13"));
+    let back = Cached::of(&with_everything).point(addr, &source, &errors, NOW + 5);
+    assert_eq!(
+        back,
+        DataPoint {
+            received: NOW + 5,
+            ..with_everything
+        }
+    );
+    let back = Cached::of(&with_time).point(addr, &source, &HashMap::new(), NOW);
+    assert_eq!(back, with_time);
+    assert_eq!(std::mem::size_of::<Cached>(), 24);
+}
+
+#[test]
+fn a_time_error_is_forgotten_when_the_point_comes_again_without_one() {
+    let mut s = session(OnLinkLoss::Iv, vec![]);
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[7]), NOW)
+        .expect("valid");
+    s.time_errors.insert((1, 7), Box::from("stale"));
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[7]), NOW)
+        .expect("valid");
+    assert!(s.time_errors.is_empty());
+    let marked = s.link_loss_grace_expired(NOW + 1);
+    assert_eq!(marked.len(), 1);
+    assert_eq!(marked[0].time_error, None);
+}

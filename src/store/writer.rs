@@ -33,7 +33,7 @@ use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface};
 use fred::types::streams::{XCap, XCapKind, XCapTrim};
 use fred::types::{ClusterHash, CustomCommand, Key, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -47,7 +47,7 @@ const RETRY: Duration = Duration::from_millis(500);
 /// How long the task keeps trying after every handle is gone.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Image keys kept formatted; beyond this the cache starts over.
-const KEY_CACHE_MAX: usize = 1 << 16;
+const KEY_CACHE_MAX: usize = 1 << 12;
 /// Most stream entries (and as many image values) in one pipeline: large
 /// enough to reach Valkey's pipelined throughput, small enough that a
 /// backlog is written in steady steps of bounded memory.
@@ -92,7 +92,7 @@ pub struct WriterStats {
 }
 
 /// State shared by the handles and the task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     submitted: AtomicU64,
     written: AtomicU64,
@@ -101,9 +101,44 @@ struct Shared {
     connected: AtomicBool,
     last_error: Mutex<Option<String>>,
     refused_logged: AtomicBool,
+    /// Image values and stream entries in the buffer (image values whose
+    /// stream entries the cap dropped are held, and not pending).
+    held: AtomicU64,
+    /// Woken after every write attempt (done or failed).
+    progress: Notify,
+    /// `written + dropped` when [`WriterHandle::room`] last gave up waiting
+    /// for a write that made no progress; `u64::MAX` when none.
+    stalled_at: AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            submitted: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            outages: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            refused_logged: AtomicBool::new(false),
+            held: AtomicU64::new(0),
+            progress: Notify::new(),
+            stalled_at: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Shared {
+    fn done(&self) -> u64 {
+        self.written.load(Ordering::SeqCst) + self.dropped.load(Ordering::SeqCst)
+    }
+
+    fn pending(&self) -> u64 {
+        self.submitted
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.done())
+    }
+
     fn set_error(&self, error: &StoreError) {
         let text = error.to_string();
         if let Ok(mut last) = self.last_error.lock() {
@@ -193,6 +228,33 @@ impl WriterHandle {
         }
     }
 
+    /// Waits while Valkey is connected and more than `max_pending` points
+    /// are pending or held for writing, so that a burst waits as received frames rather than as
+    /// JSON held for writing. Returns at once while Valkey is down, and when
+    /// no write completes within `stall` (then it waits no more until one
+    /// does): an outage, or a hanging Valkey, never holds up the IEC 104 link
+    /// for longer than `stall`.
+    pub async fn room(&self, max_pending: u64, stall: Duration) {
+        let shared = &self.inner.shared;
+        loop {
+            let progress = shared.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            let held = shared.pending().max(shared.held.load(Ordering::SeqCst));
+            if !shared.connected.load(Ordering::SeqCst) || held <= max_pending {
+                return;
+            }
+            let done = shared.done();
+            if shared.stalled_at.load(Ordering::SeqCst) == done {
+                return;
+            }
+            if tokio::time::timeout(stall, progress).await.is_err() && shared.done() == done {
+                shared.stalled_at.store(done, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> WriterStats {
         let s = &self.inner.shared;
@@ -263,6 +325,12 @@ impl Intake {
             dropped += self.buffer.push(point);
         }
         self.count_dropped(dropped);
+        self.count_held();
+    }
+
+    fn count_held(&self) {
+        let held = self.buffer.image_len() + self.buffer.stream_len();
+        self.shared.held.store(held as u64, Ordering::SeqCst);
     }
 
     fn count_dropped(&self, dropped: u64) {
@@ -649,6 +717,7 @@ impl Task {
                 continue;
             }
             let mut batch = self.intake.buffer.take(MAX_BATCH);
+            self.intake.count_held();
             let (entries, images) = (batch.stream.len(), batch.images.len());
             let Some(result) = self.intake.drive(self.commands.write(&c, &mut batch)).await else {
                 self.intake.buffer.restore(batch);
@@ -671,10 +740,12 @@ impl Task {
                         self.recovered(written, images);
                     }
                     self.intake.shared.connected.store(true, Ordering::SeqCst);
+                    self.intake.shared.progress.notify_waiters();
                 }
                 Err(e) => {
                     let dropped = self.intake.buffer.restore(batch);
                     self.intake.count_dropped(dropped);
+                    self.intake.count_held();
                     self.failed(&e);
                     // A connection that failed a write is not trusted again
                     // (it may be half dead and time out every command).
@@ -703,6 +774,7 @@ impl Task {
         let shared = &self.intake.shared;
         shared.set_error(error);
         shared.connected.store(false, Ordering::SeqCst);
+        shared.progress.notify_waiters();
         if let Some(outage) = &mut self.outage {
             outage.attempts += 1;
             debug!(valkey = %self.cfg.addr(), "Valkey still unreachable: {error}");

@@ -397,6 +397,46 @@ async fn starts_while_valkey_is_down_and_writes_once_it_is_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_waits_for_writes_while_connected_and_never_while_valkey_is_down() {
+    // A small stream cap: most stream entries are dropped at once, their
+    // image values are still held until written, and room waits for them.
+    let mut valkey = ValkeyGuard::start();
+    let cfg = cfg(valkey.port(), 100);
+    let writer = Writer::spawn(cfg.clone());
+    writer.submit(vec![point(6, 0, 0)]);
+    flushed(&writer).await;
+    writer.submit((1..20_000).map(|i| point(6, i, 1)).collect());
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        writer.room(1000, Duration::from_secs(5)),
+    )
+    .await
+    .expect("room while Valkey writes");
+    assert!(writer.stats().pending <= 1000, "{:?}", writer.stats());
+    // At most 1000 held and one batch (4096) in flight; the stream is one key.
+    let keys: u64 = valkey.command(&["DBSIZE"]).unwrap().parse().unwrap();
+    assert!(keys > 20_000 - 1000 - 4096, "{keys} keys written");
+    flushed(&writer).await;
+
+    valkey.stop();
+    writer.submit(vec![point(6, 1, 2)]);
+    eventually(Duration::from_secs(5), "the outage is seen", || {
+        let stats = writer.stats();
+        async move { !stats.connected }
+    })
+    .await;
+    writer.submit((0..5000).map(|i| point(6, i, 3)).collect());
+    let started = std::time::Instant::now();
+    writer.room(0, Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "room waited {:?} while Valkey is down",
+        started.elapsed()
+    );
+    assert!(writer.stats().pending > 5000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_protected_valkey_works() {
     let valkey = ValkeyGuard::start_with_password("s3cret pass");
     let cfg = StoreConfig {
