@@ -174,9 +174,17 @@ struct Ctx {
     snap_tx: watch::Sender<SessionSnapshot>,
     shutdown: watch::Receiver<bool>,
     log: LogControl,
+    /// The managed configuration watch is running (it only ends with the
+    /// process; without this, a closed watch would wake every `select!`).
+    watching: bool,
 }
 
 impl Ctx {
+    fn watch_ended(&mut self) {
+        error!("the managed configuration watch ended: keeping the current settings");
+        self.watching = false;
+    }
+
     /// Takes the current managed value: new settings when it is valid and
     /// changes more than the log level (which is applied at once, without
     /// touching the connection).
@@ -241,6 +249,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
         snap_tx,
         shutdown,
         log,
+        watching: true,
     };
 
     // The managed configuration at start, if Valkey answers in time.
@@ -381,9 +390,14 @@ async fn wait_retry(
                     return Ended::Lost(String::new());
                 }
             }
-            changed = ctx.managed.changed() => {
-                if changed.is_ok() && let Some(new) = ctx.take_managed(settings) {
-                    return Ended::Reconfigured(Box::new(new));
+            changed = ctx.managed.changed(), if ctx.watching => {
+                match changed {
+                    Ok(()) => {
+                        if let Some(new) = ctx.take_managed(settings) {
+                            return Ended::Reconfigured(Box::new(new));
+                        }
+                    }
+                    Err(_) => ctx.watch_ended(),
                 }
             }
             _ = ctx.shutdown.changed() => return Ended::Shutdown,
@@ -565,10 +579,15 @@ async fn connection(
                     return Ended::Lost(String::from("link closed while sending the counter interrogation"));
                 }
             }
-            changed = ctx.managed.changed() => {
-                if changed.is_ok() && let Some(new) = ctx.take_managed(settings) {
-                    conn.close().await;
-                    return Ended::Reconfigured(Box::new(new));
+            changed = ctx.managed.changed(), if ctx.watching => {
+                match changed {
+                    Ok(()) => {
+                        if let Some(new) = ctx.take_managed(settings) {
+                            conn.close().await;
+                            return Ended::Reconfigured(Box::new(new));
+                        }
+                    }
+                    Err(_) => ctx.watch_ended(),
                 }
             }
             _ = ctx.shutdown.changed() => {
