@@ -1,19 +1,28 @@
-//! Configuration of the roles; for now `iec104-inbound`.
+//! Configuration of the roles `iec104-inbound` and `iec104-server`.
 //!
 //! Boundary: everything the operator gives at start (command line, TOML
-//! file, `ALP_CONNEX_*` environment) becomes one checked
-//! [`InboundSettings`] or one [`ConfigError`]; no I/O beyond reading the
-//! files named. The managed configuration pushed through Valkey is applied
-//! later by the role, on top of these settings.
+//! file, `ALP_CONNEX_*` environment) becomes one checked settings value of
+//! the role ([`InboundSettings`], [`Iec104ServerSettings`]) or one
+//! [`ConfigError`]; no I/O beyond reading the files named. The managed
+//! configuration pushed through Valkey is applied later by the role, on top
+//! of these settings ([`Layers::with_managed`]).
 //!
 //! ```text
-//! defaults (RawSettings::default) < --config TOML < ALP_CONNEX_* env < CLI (InboundArgs)
-//!        └──────────── figment merge ──► RawSettings ──resolve──► InboundSettings ──validate──► role
+//! defaults (S::Raw::default) < --config TOML < ALP_CONNEX_* env < CLI (role args)
+//!        └──────────── figment merge ──► S::Raw ──resolve──► S ──check──► role
 //! ```
 //!
-//! - [`cli`]: the clap structs of the documented command line.
-//! - [`settings`]: the settings, their defaults, ranges and checks.
-//! - [`generate`](generate()): `config-gen`, rendered from the defaults.
+//! A role declares only its own sections and keys through
+//! [`RoleSettings`]; `id`, `log_level`, the `redis` section, the layering,
+//! the managed overlay, the error mapping and `config-gen` are shared.
+//!
+//! - [`common`]: what every role shares (`id`, `log_level`, `redis`, the
+//!   t0..t3/k/w checks, range checks, setting descriptions).
+//! - [`cli`], [`settings`]: the command line and settings of
+//!   `iec104-inbound`.
+//! - [`server_cli`], [`server_settings`]: the same of `iec104-server`.
+//! - [`generate`](generate()), [`generate_for`]: `config-gen`, rendered
+//!   from the defaults.
 //! - [`error`]: [`ConfigError`], one line naming setting, value and range.
 
 pub mod cli;
@@ -21,6 +30,8 @@ pub mod common;
 pub mod error;
 mod generate;
 pub mod secret;
+pub mod server_cli;
+pub mod server_settings;
 pub mod settings;
 
 use core::fmt;
@@ -39,6 +50,8 @@ pub use common::SettingDoc;
 pub use error::ConfigError;
 pub use generate::{generate, generate_for};
 pub use secret::Secret;
+pub use server_cli::Iec104ServerArgs;
+pub use server_settings::{Iec104ServerSettings, IpNetwork, RawServerSettings, ServerSettings};
 pub use settings::{
     ClientSettings, Endpoint, InboundSettings, LogLevel, OnLinkLoss, RawSettings, RedisSettings,
     TimeZone,
