@@ -385,4 +385,6 @@ fn expected_text(expected: &str) -> String {
 }
 
 #[cfg(test)]
+mod server_tests;
+#[cfg(test)]
 mod tests;
