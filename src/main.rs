@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use alp_connex::config::{self, InboundArgs, InboundSettings};
+use alp_connex::config::{self, Iec104ServerArgs, Iec104ServerSettings, InboundArgs, LogLevel};
 use alp_connex::sim::{self, SimArgs};
 use clap::{Parser, Subcommand};
 
@@ -23,6 +23,9 @@ enum Role {
     /// IEC 104 inbound connector: a client of a remote IEC 104 server,
     /// writing its points into Valkey.
     Iec104Inbound(InboundArgs),
+    /// IEC 104 server: serves the Valkey process image to SCADA masters.
+    #[command(hide = true)]
+    Iec104Server(Iec104ServerArgs),
     /// Demo RTU / load generator: an IEC 104 controlled station with
     /// simulated substation points.
     RtuSim(SimArgs),
@@ -34,6 +37,7 @@ const EXIT_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     match Cli::parse().role {
         Role::Iec104Inbound(args) => iec104_inbound(&args),
+        Role::Iec104Server(args) => iec104_server(&args),
         Role::RtuSim(args) => sim::main(&args),
     }
 }
@@ -58,7 +62,7 @@ fn iec104_inbound(args: &InboundArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let log = init_logging(&settings);
+    let log = init_logging(settings.log_level);
     tracing::info!(settings = ?settings, "effective settings");
     for warning in settings.warnings() {
         tracing::warn!("{warning}");
@@ -78,10 +82,34 @@ fn iec104_inbound(args: &InboundArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `iec104-server`: `config-gen` and `--check-config` for now.
+fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
+    if args.is_config_gen() {
+        print!("{}", config::generate_for::<Iec104ServerSettings>());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match args.load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if args.check_config {
+        println!("{settings:#?}");
+        for warning in settings.warnings() {
+            println!("warning: {warning}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: iec104-server: the role is not available yet");
+    ExitCode::from(EXIT_CONFIG)
+}
+
 /// Logging to stderr at the configured level, changeable at run time.
-fn init_logging(settings: &InboundSettings) -> alp_connex::inbound::LogControl {
+fn init_logging(level: LogLevel) -> alp_connex::inbound::LogControl {
     use tracing_subscriber::prelude::*;
-    let (filter, handle) = tracing_subscriber::reload::Layer::new(settings.log_level.filter());
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(level.filter());
     tracing_subscriber::registry()
         .with(filter)
         .with(
@@ -90,7 +118,7 @@ fn init_logging(settings: &InboundSettings) -> alp_connex::inbound::LogControl {
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
         )
         .init();
-    Box::new(move |level: config::LogLevel| {
+    Box::new(move |level: LogLevel| {
         let _ = handle.modify(|f| *f = level.filter());
     })
 }

@@ -134,17 +134,26 @@ pub struct RedisArgs {
     pub in_stream: Option<String>,
 }
 
-/// The command line as a settings layer: only the values given.
+/// The command line of a role as a settings layer: only the values given.
+/// `sections` are the role's own sections (flattened: a struct of optional
+/// sections named as in the file).
 #[derive(Serialize)]
-pub(crate) struct CliLayer<'a> {
+pub(crate) struct CliLayer<'a, S: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
+    pub id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    log_level: Option<LogLevel>,
+    pub log_level: Option<LogLevel>,
+    #[serde(flatten)]
+    pub sections: S,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<&'a RedisArgs>,
+}
+
+/// The own section of `iec104-inbound` in its [`CliLayer`].
+#[derive(Serialize)]
+pub(crate) struct ClientLayer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<&'a ClientArgs>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    redis: Option<&'a RedisArgs>,
 }
 
 impl InboundArgs {
@@ -173,11 +182,13 @@ impl InboundArgs {
         matches!(self.section, Some(InboundSection::ConfigGen))
     }
 
-    pub(crate) fn layer(&self) -> CliLayer<'_> {
+    pub(crate) fn layer(&self) -> CliLayer<'_, ClientLayer<'_>> {
         CliLayer {
             id: self.id.as_deref(),
             log_level: self.log_level,
-            client: self.client(),
+            sections: ClientLayer {
+                client: self.client(),
+            },
             redis: self.redis(),
         }
     }

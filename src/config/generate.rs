@@ -1,6 +1,6 @@
 //! `config-gen`: a commented TOML file of every setting, rendered from
-//! [`RawSettings::default`] and [`setting_docs`], so it cannot drift from
-//! the code.
+//! the role's defaults ([`RoleSettings::Raw`]) and
+//! [`RoleSettings::setting_docs`], so it cannot drift from the code.
 
 use std::fmt::Write as _;
 
@@ -8,19 +8,31 @@ use figment::Figment;
 use figment::providers::Serialized;
 use figment::value::Value;
 
-use super::settings::{RawSettings, setting_docs};
+use super::settings::InboundSettings;
+use super::{ENV_PREFIX, RoleSettings};
 
-/// The commented default configuration file.
+/// The commented default configuration file of `iec104-inbound`.
 pub fn generate() -> String {
-    let defaults = Figment::from(Serialized::defaults(RawSettings::default()));
-    let mut out = String::from(
-        "# alp-connex iec104-inbound configuration (pass with --config PATH).\n\
+    generate_for::<InboundSettings>()
+}
+
+/// The commented default configuration file of role `S`.
+pub fn generate_for<S: RoleSettings>() -> String {
+    let defaults = Figment::from(Serialized::defaults(S::Raw::default()));
+    let example = S::ENV_EXAMPLE_KEY;
+    let example_env = format!(
+        "{ENV_PREFIX}{}",
+        example.to_ascii_uppercase().replace('.', "__")
+    );
+    let mut out = format!(
+        "# alp-connex {} configuration (pass with --config PATH).\n\
          # Precedence: defaults < this file < ALP_CONNEX_* environment < command line.\n\
          # Environment names: ALP_CONNEX_ and the key in capitals, sections joined by a\n\
-         # double underscore: ALP_CONNEX_CLIENT__HOST for client.host.\n",
+         # double underscore: {example_env} for {example}.\n",
+        S::ROLE
     );
     let mut section = "";
-    for setting in setting_docs() {
+    for setting in S::setting_docs() {
         let (sec, name) = setting.key.rsplit_once('.').unwrap_or(("", setting.key));
         if sec != section {
             section = sec;

@@ -1,37 +1,57 @@
-//! Configuration of the roles; for now `iec104-inbound`.
+//! Configuration of the roles `iec104-inbound` and `iec104-server`.
 //!
 //! Boundary: everything the operator gives at start (command line, TOML
-//! file, `ALP_CONNEX_*` environment) becomes one checked
-//! [`InboundSettings`] or one [`ConfigError`]; no I/O beyond reading the
-//! files named. The managed configuration pushed through Valkey is applied
-//! later by the role, on top of these settings.
+//! file, `ALP_CONNEX_*` environment) becomes one checked settings value of
+//! the role ([`InboundSettings`], [`Iec104ServerSettings`]) or one
+//! [`ConfigError`]; no I/O beyond reading the files named. The managed
+//! configuration pushed through Valkey is applied later by the role, on top
+//! of these settings ([`Layers::with_managed`]).
 //!
 //! ```text
-//! defaults (RawSettings::default) < --config TOML < ALP_CONNEX_* env < CLI (InboundArgs)
-//!        └──────────── figment merge ──► RawSettings ──resolve──► InboundSettings ──validate──► role
+//! defaults (S::Raw::default) < --config TOML < ALP_CONNEX_* env < CLI (role args)
+//!        └──────────── figment merge ──► S::Raw ──resolve──► S ──check──► role
 //! ```
 //!
-//! - [`cli`]: the clap structs of the documented command line.
-//! - [`settings`]: the settings, their defaults, ranges and checks.
-//! - [`generate`](generate()): `config-gen`, rendered from the defaults.
+//! A role declares only its own sections and keys through
+//! [`RoleSettings`]; `id`, `log_level`, the `redis` section, the layering,
+//! the managed overlay, the error mapping and `config-gen` are shared.
+//!
+//! - [`common`]: what every role shares (`id`, `log_level`, `redis`, the
+//!   t0..t3/k/w checks, range checks, setting descriptions).
+//! - [`cli`], [`settings`]: the command line and settings of
+//!   `iec104-inbound`.
+//! - [`server_cli`], [`server_settings`]: the same of `iec104-server`.
+//! - [`generate`](generate()), [`generate_for`]: `config-gen`, rendered
+//!   from the defaults.
 //! - [`error`]: [`ConfigError`], one line naming setting, value and range.
 
 pub mod cli;
+pub mod common;
 pub mod error;
 mod generate;
 pub mod secret;
+pub mod server_cli;
+pub mod server_settings;
 pub mod settings;
 
+use core::fmt;
+use core::marker::PhantomData;
 use std::ffi::OsString;
+use std::path::Path;
 
 use figment::Figment;
 use figment::error::{Actual, Kind};
 use figment::providers::{Env, Format, Serialized, Toml};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 pub use cli::InboundArgs;
+pub use common::SettingDoc;
 pub use error::ConfigError;
-pub use generate::generate;
+pub use generate::{generate, generate_for};
 pub use secret::Secret;
+pub use server_cli::Iec104ServerArgs;
+pub use server_settings::{Iec104ServerSettings, IpNetwork, RawServerSettings, ServerSettings};
 pub use settings::{
     ClientSettings, Endpoint, InboundSettings, LogLevel, OnLinkLoss, RawSettings, RedisSettings,
     TimeZone,
@@ -47,17 +67,62 @@ pub const ENV_PREFIX: &str = "ALP_CONNEX_";
 /// those tests start.
 const ENV_NON_SETTINGS: [&str; 3] = ["config", "python", "pg_bin"];
 
-/// Settings whose environment value is taken verbatim, never parsed as a
-/// number or list: an ID `1234` or a password `0123` stays a string.
-const ENV_STRING_KEYS: [&str; 7] = [
+/// Settings of every role whose environment value is taken verbatim, never
+/// parsed as a number or list: an ID `1234` or a password `0123` stays a
+/// string. Each role adds its own ([`RoleSettings::ENV_STRING_KEYS`]).
+const ENV_STRING_KEYS: [&str; 5] = [
     "id",
-    "client.host",
-    "client.time_zone",
     "redis.host",
     "redis.pwd",
     "redis.pwd_file",
     "redis.in_stream",
 ];
+
+/// What the shared machinery (layering, managed overlay, `config-gen`)
+/// needs to know of one role's settings. A role declares its own sections
+/// and keys here; `id`, `log_level` and `redis` are the same in every role
+/// (see [`common`]).
+pub trait RoleSettings: Sized {
+    /// The settings as the layers give them; its `Default` is the defaults
+    /// and what `config-gen` prints.
+    type Raw: Serialize + DeserializeOwned + Default;
+    /// The role's subcommand, e.g. `iec104-inbound`.
+    const ROLE: &'static str;
+    /// The setting `config-gen` names to explain the environment names.
+    const ENV_EXAMPLE_KEY: &'static str;
+    /// The role's own settings whose environment value is a string verbatim.
+    const ENV_STRING_KEYS: &'static [&'static str];
+    /// The keys of the managed configuration (`connectors:{ID}:config`)
+    /// and the settings they set.
+    const MANAGED_KEYS: &'static [(&'static str, &'static str)];
+    /// Every setting, in file order, for `config-gen` and the check of the
+    /// environment names.
+    fn setting_docs() -> Vec<SettingDoc>;
+    /// Narrows the wide values and builds the typed settings.
+    fn resolve(raw: Self::Raw) -> Result<Self, ConfigError>;
+    /// Checks every setting; the error names the first one that is wrong.
+    fn check(&self) -> Result<(), ConfigError>;
+}
+
+impl RoleSettings for InboundSettings {
+    type Raw = RawSettings;
+    const ROLE: &'static str = "iec104-inbound";
+    const ENV_EXAMPLE_KEY: &'static str = "client.host";
+    const ENV_STRING_KEYS: &'static [&'static str] = &["client.host", "client.time_zone"];
+    const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &MANAGED_KEYS;
+
+    fn setting_docs() -> Vec<SettingDoc> {
+        settings::setting_docs()
+    }
+
+    fn resolve(raw: RawSettings) -> Result<Self, ConfigError> {
+        raw.resolve()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.validate()
+    }
+}
 
 /// Reads the layers (defaults < `--config` file < `ALP_CONNEX_*` < command
 /// line), and returns the checked settings.
@@ -65,15 +130,32 @@ pub fn load(args: &InboundArgs) -> Result<InboundSettings, ConfigError> {
     layers(args)?.settings()
 }
 
-/// The start-up layers, kept so that the managed settings from Valkey can
-/// be applied on top of them and checked by the same rules.
-#[derive(Debug, Clone)]
-pub struct Layers {
+/// The start-up layers of one role, kept so that the managed settings from
+/// Valkey can be applied on top of them and checked by the same rules.
+pub struct Layers<S = InboundSettings> {
     figment: Figment,
+    role: PhantomData<fn() -> S>,
 }
 
-/// The keys of the managed configuration (`connectors:{ID}:config`) and the
-/// settings they set.
+impl<S> Clone for Layers<S> {
+    fn clone(&self) -> Self {
+        Self {
+            figment: self.figment.clone(),
+            role: PhantomData,
+        }
+    }
+}
+
+impl<S> fmt::Debug for Layers<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Layers")
+            .field("figment", &self.figment)
+            .finish()
+    }
+}
+
+/// The keys of the managed configuration (`connectors:{ID}:config`) of the
+/// inbound role and the settings they set.
 pub const MANAGED_KEYS: [(&str, &str); 18] = [
     ("host", "client.host"),
     ("port", "client.port"),
@@ -95,19 +177,19 @@ pub const MANAGED_KEYS: [(&str, &str); 18] = [
     ("time_zone", "client.time_zone"),
 ];
 
-impl Layers {
+impl<S: RoleSettings> Layers<S> {
     /// The checked settings of the start-up layers.
-    pub fn settings(&self) -> Result<InboundSettings, ConfigError> {
-        let raw: RawSettings = self.figment.extract().map_err(from_figment)?;
-        let settings = raw.resolve()?;
-        settings.validate()?;
+    pub fn settings(&self) -> Result<S, ConfigError> {
+        let raw: S::Raw = self.figment.extract().map_err(from_figment)?;
+        let settings = S::resolve(raw)?;
+        settings.check()?;
         Ok(settings)
     }
 
     /// The checked settings with the managed JSON object on top: every key
     /// optional, values present override the start-up layers. Errors name
     /// the setting (`client.port = 70000: must be in 1..=65535`).
-    pub fn with_managed(&self, json: &str) -> Result<InboundSettings, ConfigError> {
+    pub fn with_managed(&self, json: &str) -> Result<S, ConfigError> {
         let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
             ConfigError::invalid(
                 "managed configuration",
@@ -124,10 +206,10 @@ impl Layers {
         };
         let mut nested = serde_json::Map::new();
         for (key, v) in map {
-            let Some((_, path)) = MANAGED_KEYS.iter().find(|(k, _)| *k == key) else {
+            let Some((_, path)) = S::MANAGED_KEYS.iter().find(|(k, _)| *k == key) else {
                 return Err(ConfigError::UnknownKey {
                     key: format!("managed configuration key {key:?}"),
-                    allowed: MANAGED_KEYS
+                    allowed: S::MANAGED_KEYS
                         .iter()
                         .map(|(k, _)| *k)
                         .collect::<Vec<_>>()
@@ -152,15 +234,28 @@ impl Layers {
             .figment
             .clone()
             .merge(Serialized::defaults(serde_json::Value::Object(nested)));
-        Layers { figment }.settings()
+        Layers::<S> {
+            figment,
+            role: PhantomData,
+        }
+        .settings()
     }
 }
 
 /// Reads the start-up layers without checking them yet.
 pub fn layers(args: &InboundArgs) -> Result<Layers, ConfigError> {
-    check_env(std::env::vars_os().map(|(k, _)| k))?;
-    let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
-    if let Some(path) = &args.config {
+    read_layers(args.config.as_deref(), args.layer())
+}
+
+/// The layers of role `S`: its defaults, the file `config`, the
+/// environment and the values given on the command line (`cli`).
+pub(crate) fn read_layers<S: RoleSettings>(
+    config: Option<&Path>,
+    cli: impl Serialize,
+) -> Result<Layers<S>, ConfigError> {
+    check_env(&S::setting_docs(), std::env::vars_os().map(|(k, _)| k))?;
+    let mut figment = Figment::from(Serialized::defaults(S::Raw::default()));
+    if let Some(path) = config {
         let file_error = |reason: String| ConfigError::File {
             setting: "config",
             path: path.display().to_string(),
@@ -174,18 +269,27 @@ pub fn layers(args: &InboundArgs) -> Result<Layers, ConfigError> {
         })?;
         figment = figment.merge(toml);
     }
+    let string_keys: Vec<&'static str> = ENV_STRING_KEYS
+        .iter()
+        .chain(S::ENV_STRING_KEYS)
+        .copied()
+        .collect();
     let env = Env::prefixed(ENV_PREFIX)
         .split("__")
         .ignore(&ENV_NON_SETTINGS);
+    let verbatim = string_keys.clone();
     figment = figment.merge(
         env.clone()
-            .filter(|key| !ENV_STRING_KEYS.iter().any(|s| key == *s)),
+            .filter(move |key| !verbatim.iter().any(|s| key == *s)),
     );
-    for (key, value) in env.only(&ENV_STRING_KEYS).iter() {
+    for (key, value) in env.only(&string_keys).iter() {
         figment = figment.merge(Serialized::default(key.as_str(), value));
     }
-    figment = figment.merge(Serialized::defaults(args.layer()));
-    Ok(Layers { figment })
+    figment = figment.merge(Serialized::defaults(cli));
+    Ok(Layers {
+        figment,
+        role: PhantomData,
+    })
 }
 
 /// A parser's multi-line message (position, source excerpt, caret,
@@ -206,8 +310,10 @@ fn env_key(name: &str) -> Option<String> {
 }
 
 /// Every `ALP_CONNEX_*` variable must name a setting.
-fn check_env(names: impl IntoIterator<Item = OsString>) -> Result<(), ConfigError> {
-    let known = settings::setting_docs();
+fn check_env(
+    known: &[SettingDoc],
+    names: impl IntoIterator<Item = OsString>,
+) -> Result<(), ConfigError> {
     for name in names {
         let Some(name) = name.to_str() else { continue };
         let Some(key) = env_key(name) else { continue };
@@ -278,5 +384,7 @@ fn expected_text(expected: &str) -> String {
     }
 }
 
+#[cfg(test)]
+mod server_tests;
 #[cfg(test)]
 mod tests;

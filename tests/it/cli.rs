@@ -114,3 +114,90 @@ fn config_gen_output_is_accepted_back_as_the_config_file() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(back.status.code(), Some(0), "{}", text(&back.stderr));
 }
+
+/// The `iec104-server` command line of the documentation, verbatim.
+const SERVER_LINE: &str = "iec104-server --id scada-gw --log-level info server --bind 0.0.0.0 --port 2404 --t1 15 -k 12 -w 8 --max-connections 5 --allow 10.0.0.0/8 redis --host valkey:6379 --in-stream process:updates";
+
+#[test]
+fn the_documented_server_line_is_accepted_by_check_config() {
+    let mut argv: Vec<&str> = SERVER_LINE.split_whitespace().collect();
+    argv.insert(1, "--check-config");
+    let out = alp_connex(&argv, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for expected in [
+        "\"scada-gw\"",
+        "bind: 0.0.0.0",
+        "port: 2404",
+        "t1: 15s",
+        "k: 12",
+        "w: 8",
+        "max_connections: 5",
+        "10.0.0.0/8",
+        "queue: 10000",
+        "\"valkey\"",
+        "port: 6379",
+        "\"process:updates\"",
+    ] {
+        assert!(shown.contains(expected), "{expected} in {shown}");
+    }
+}
+
+#[test]
+fn a_bad_server_allow_exits_2_with_one_error_line() {
+    let out = alp_connex(
+        &[
+            "iec104-server",
+            "--check-config",
+            "--id",
+            "a",
+            "server",
+            "--allow",
+            "10.0.0.0/33",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: server.allow = \"10.0.0.0/33\": must be"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_server_role_is_hidden_and_not_available_yet() {
+    let help = alp_connex(&["--help"], &[]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(!text(&help.stdout).contains("iec104-server"));
+    let out = alp_connex(&["iec104-server", "--id", "a"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: iec104-server: the role is not available yet\n"
+    );
+}
+
+#[test]
+fn server_config_gen_output_is_accepted_back_as_the_config_file() {
+    let out = alp_connex(&["iec104-server", "config-gen"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let gen_text = text(&out.stdout);
+    assert!(gen_text.contains("\n[server]\n"), "{gen_text}");
+    let path =
+        std::env::temp_dir().join(format!("alp-connex-cli-server-{}.toml", std::process::id()));
+    std::fs::write(&path, &out.stdout).expect("temp file");
+    let path_text = path.to_str().expect("utf-8 temp path");
+    let back = alp_connex(
+        &["iec104-server", "--check-config", "--config", path_text],
+        &[
+            ("ALP_CONNEX_ID", "scada-gw"),
+            ("ALP_CONNEX_SERVER__PORT", "2405"),
+        ],
+    );
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back.stderr));
+    assert!(text(&back.stdout).contains("port: 2405"));
+}

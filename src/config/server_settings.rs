@@ -1,0 +1,389 @@
+//! The settings of the `iec104-server` role: the shared `id`, `log_level`
+//! and `redis`, and its own section `server` (the listening IEC 104
+//! controlled station).
+
+use core::fmt;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::RoleSettings;
+use super::common::{
+    LogLevel, PORT_RANGE, RawParams, RawRedis, RedisSettings, SettingDoc, check_id, check_params,
+    doc, param_warnings, params_docs, range_doc, ranged, redis_docs, required_id, top_level_docs,
+};
+use super::error::ConfigError;
+use crate::iec104::params::Params;
+
+/// Simultaneous masters.
+pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=1000;
+/// Common addresses a server serves (65535 is the broadcast address).
+pub const SERVED_COMMON_ADDRESS_RANGE: RangeInclusive<u64> = 1..=65534;
+/// Length of the update queue of one master.
+pub const QUEUE_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+
+/// Default listening address: every IPv4 address.
+pub const DEFAULT_SERVER_BIND: &str = "0.0.0.0";
+/// Default IEC 104 port.
+pub const DEFAULT_SERVER_PORT: u16 = 2404;
+/// Default number of simultaneous masters.
+pub const DEFAULT_MAX_CONNECTIONS: u16 = 5;
+/// Default length of the update queue of one master.
+pub const DEFAULT_QUEUE: u32 = 10_000;
+
+/// An IPv4 or IPv6 network (`10.0.0.0/8`, `fd00::/8`); a single address is
+/// a network of its full length.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    /// The network's address as written (host bits may be set).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` is in the network. An IPv4-mapped IPv6 address
+    /// (`::ffff:10.1.2.3`, as a dual-stack socket reports IPv4 peers)
+    /// counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for IpNetwork {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| ())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                p.parse::<u8>().map_err(|_| ())?
+            }
+            Some(_) => return Err(()),
+        };
+        if prefix > max {
+            return Err(());
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl fmt::Display for IpNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl fmt::Debug for IpNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The settings of one `iec104-server` connector, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Iec104ServerSettings {
+    /// Unique connector ID from the Management UI.
+    pub id: String,
+    /// Log verbosity.
+    pub log_level: LogLevel,
+    /// The listening IEC 104 controlled station.
+    pub server: ServerSettings,
+    /// The connection to Valkey.
+    pub redis: RedisSettings,
+}
+
+/// The listening IEC 104 controlled station (section `server`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub bind: IpAddr,
+    /// TCP port to listen on.
+    pub port: u16,
+    /// t0..t3, k, w of every connection.
+    pub params: Params,
+    /// Masters connected at the same time; further connections are refused.
+    pub max_connections: u16,
+    /// Networks masters may connect from; empty means every address.
+    pub allow: Vec<IpNetwork>,
+    /// Common addresses served; empty means every one in the image.
+    pub common_addresses: Vec<u16>,
+    /// Length of the update queue of each master.
+    pub queue: u32,
+}
+
+impl ServerSettings {
+    /// Whether a master at `ip` may connect.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// The settings of `iec104-server` as the layers give them, with their
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServerSettings {
+    /// See [`Iec104ServerSettings::id`]; no default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// See [`Iec104ServerSettings::log_level`].
+    pub log_level: LogLevel,
+    /// Section `server`.
+    pub server: RawServer,
+    /// Section `redis`.
+    pub redis: RawRedis,
+}
+
+/// Section `server` as read; see [`ServerSettings`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RawServer {
+    pub bind: String,
+    pub port: u64,
+    pub t0: u64,
+    pub t1: u64,
+    pub t2: u64,
+    pub t3: u64,
+    pub k: u64,
+    pub w: u64,
+    pub max_connections: u64,
+    pub allow: Vec<String>,
+    pub common_addresses: Vec<u64>,
+    pub queue: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        let p = Params::default();
+        Self {
+            bind: DEFAULT_SERVER_BIND.to_owned(),
+            port: DEFAULT_SERVER_PORT.into(),
+            t0: p.t0.as_secs(),
+            t1: p.t1.as_secs(),
+            t2: p.t2.as_secs(),
+            t3: p.t3.as_secs(),
+            k: p.k.into(),
+            w: p.w.into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS.into(),
+            allow: Vec::new(),
+            common_addresses: Vec::new(),
+            queue: DEFAULT_QUEUE.into(),
+        }
+    }
+}
+
+const ALLOW_TEXT: &str = "must be an IPv4 or IPv6 address or network (10.0.0.0/8, fd00::/8)";
+
+impl RawServerSettings {
+    /// Narrows the wide values, parses the addresses and builds the typed
+    /// settings; [`Iec104ServerSettings::validate`] then checks the rest.
+    pub fn resolve(self) -> Result<Iec104ServerSettings, ConfigError> {
+        let id = required_id(self.id)?;
+        let s = self.server;
+        let bind = s.bind.parse().map_err(|_| {
+            ConfigError::invalid(
+                "server.bind",
+                format!("{:?}", s.bind),
+                "must be an IPv4 or IPv6 address (0.0.0.0 or :: for every address)",
+            )
+        })?;
+        let mut allow = Vec::with_capacity(s.allow.len());
+        for text in &s.allow {
+            let net = text.trim().parse().map_err(|()| {
+                ConfigError::invalid("server.allow", format!("{text:?}"), ALLOW_TEXT)
+            })?;
+            allow.push(net);
+        }
+        let mut common_addresses = Vec::with_capacity(s.common_addresses.len());
+        for (i, &ca) in s.common_addresses.iter().enumerate() {
+            let setting = format!("server.common_addresses[{i}]");
+            common_addresses.push(ranged(&setting, ca, &SERVED_COMMON_ADDRESS_RANGE, "")?);
+        }
+        let server = ServerSettings {
+            bind,
+            port: ranged("server.port", s.port, &PORT_RANGE, "")?,
+            params: RawParams {
+                t0: s.t0,
+                t1: s.t1,
+                t2: s.t2,
+                t3: s.t3,
+                k: s.k,
+                w: s.w,
+            }
+            .resolve("server")?,
+            max_connections: ranged(
+                "server.max_connections",
+                s.max_connections,
+                &MAX_CONNECTIONS_RANGE,
+                "",
+            )?,
+            allow,
+            common_addresses,
+            queue: ranged("server.queue", s.queue, &QUEUE_RANGE, "")?,
+        };
+        Ok(Iec104ServerSettings {
+            id,
+            log_level: self.log_level,
+            server,
+            redis: self.redis.resolve()?,
+        })
+    }
+}
+
+impl Iec104ServerSettings {
+    /// The defaults of every setting, with the one setting that has none.
+    pub fn with_defaults(id: impl Into<String>) -> Result<Self, ConfigError> {
+        RawServerSettings {
+            id: Some(id.into()),
+            ..RawServerSettings::default()
+        }
+        .resolve()
+    }
+
+    /// Checks every setting; the error names the first one that is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_id(&self.id)?;
+        let s = &self.server;
+        ranged::<u16>("server.port", s.port.into(), &PORT_RANGE, "")?;
+        check_params("server", &s.params)?;
+        ranged::<u16>(
+            "server.max_connections",
+            s.max_connections.into(),
+            &MAX_CONNECTIONS_RANGE,
+            "",
+        )?;
+        for (i, &ca) in s.common_addresses.iter().enumerate() {
+            let setting = format!("server.common_addresses[{i}]");
+            ranged::<u16>(&setting, ca.into(), &SERVED_COMMON_ADDRESS_RANGE, "")?;
+        }
+        ranged::<u32>("server.queue", s.queue.into(), &QUEUE_RANGE, "")?;
+        self.redis.validate()
+    }
+
+    /// Legal settings the standard advises against, one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        param_warnings("server", &self.server.params)
+    }
+}
+
+/// The keys of the managed configuration (`connectors:{ID}:config`) of the
+/// server role and the settings they set.
+pub const SERVER_MANAGED_KEYS: [(&str, &str); 12] = [
+    ("bind", "server.bind"),
+    ("port", "server.port"),
+    ("log_level", "log_level"),
+    ("t0", "server.t0"),
+    ("t1", "server.t1"),
+    ("t2", "server.t2"),
+    ("t3", "server.t3"),
+    ("k", "server.k"),
+    ("w", "server.w"),
+    ("max_connections", "server.max_connections"),
+    ("allow", "server.allow"),
+    ("common_addresses", "server.common_addresses"),
+];
+
+impl RoleSettings for Iec104ServerSettings {
+    type Raw = RawServerSettings;
+    const ROLE: &'static str = "iec104-server";
+    const ENV_EXAMPLE_KEY: &'static str = "server.port";
+    const ENV_STRING_KEYS: &'static [&'static str] = &["server.bind"];
+    const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &SERVER_MANAGED_KEYS;
+
+    fn setting_docs() -> Vec<SettingDoc> {
+        server_setting_docs()
+    }
+
+    fn resolve(raw: RawServerSettings) -> Result<Self, ConfigError> {
+        raw.resolve()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.validate()
+    }
+}
+
+/// Every setting of `iec104-server`, in file order.
+pub fn server_setting_docs() -> Vec<SettingDoc> {
+    let r = range_doc;
+    let mut docs = top_level_docs("scada-gw");
+    docs.extend([
+        doc(
+            "server.bind",
+            "Address to listen on, IPv4 or IPv6; 0.0.0.0 every IPv4 address, :: every address.",
+        ),
+        doc(
+            "server.port",
+            format!("Port to listen on, {}.", r(&PORT_RANGE)),
+        ),
+    ]);
+    docs.extend(params_docs([
+        "server.t0",
+        "server.t1",
+        "server.t2",
+        "server.t3",
+        "server.k",
+        "server.w",
+    ]));
+    docs.extend([
+        doc(
+            "server.max_connections",
+            format!(
+                "Masters connected at the same time, {}; further connections are refused.",
+                r(&MAX_CONNECTIONS_RANGE)
+            ),
+        ),
+        doc(
+            "server.allow",
+            "Networks masters may connect from (\"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\"); empty = every address.",
+        ),
+        doc(
+            "server.common_addresses",
+            format!(
+                "Common addresses served, each {}; empty = every common address in the image.",
+                r(&SERVED_COMMON_ADDRESS_RANGE)
+            ),
+        ),
+        doc(
+            "server.queue",
+            format!(
+                "Length of the update queue of each master, {}.",
+                r(&QUEUE_RANGE)
+            ),
+        ),
+    ]);
+    docs.extend(redis_docs());
+    docs
+}
