@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::image::{Loaded, ValkeyImage, load};
-use super::{Entry, Problems, StreamId, entry_list, xread_entries};
+use super::{Entry, Problems, StreamId, xread_entries};
 use crate::contract::DataPoint;
 use crate::iec104::asdu::Asdu;
 use crate::iec104::types::{Cause, Cot};
@@ -121,7 +121,7 @@ pub async fn start(
         updates,
         stats: Arc::clone(&stats),
         last_id: loaded.last_id,
-        check: true,
+        added: None,
         problems: Problems::new("stream entry"),
     };
     let task = tokio::spawn(follower.run());
@@ -140,9 +140,9 @@ struct Follower {
     stats: Arc<FollowStats>,
     /// The last entry handled.
     last_id: StreamId,
-    /// Whether to look for trimmed entries before the next read: at start,
-    /// after an error, after a full read.
-    check: bool,
+    /// The stream's `entries-added` count when `last_id` was added, when
+    /// known.
+    added: Option<u64>,
     problems: Problems,
 }
 
@@ -160,18 +160,16 @@ impl Follower {
                     if self.stats.connected.swap(false, Ordering::Relaxed) {
                         warn!(%error, at = %self.last_id, "update stream unreadable: retrying every 500 ms from the last entry handled");
                     }
-                    self.check = true;
                     tokio::time::sleep(RETRY).await;
                 }
             }
         }
     }
 
+    /// Looks for lost entries, then reads the next ones (waiting at most
+    /// [`BLOCK_MS`]).
     async fn step(&mut self) -> Result<(), StoreError> {
-        if self.check {
-            self.check_gap().await?;
-            self.check = false;
-        }
+        self.check_gap().await?;
         let reply: Value = self
             .client
             .fred()
@@ -183,20 +181,18 @@ impl Follower {
             )
             .await
             .map_err(|e| StoreError::command("XREAD", &e))?;
-        let entries = xread_entries(reply);
-        if entries.len() as u64 >= READ_COUNT {
-            self.check = true;
-        }
-        for entry in entries {
+        for entry in xread_entries(reply) {
             self.handle(entry);
         }
         Ok(())
     }
 
     /// Whether entries after the last one handled were deleted (trimmed)
-    /// before being read: then the image is reloaded. A stream that is new
-    /// (Valkey restarted empty, the stream deleted) is followed from its
-    /// start.
+    /// before being read; if so the image is reloaded and followed from the
+    /// stream's end. `XINFO STREAM` tells: an entry newer than the last one
+    /// handled was deleted, or, once caught up, more entries were added
+    /// than were read. A stream that is new (Valkey restarted empty, the
+    /// stream deleted and created again) is followed from its start.
     async fn check_gap(&mut self) -> Result<(), StoreError> {
         let fred = self.client.fred();
         let exists: u64 = fred
@@ -208,6 +204,7 @@ impl Follower {
                 info!(was = %self.last_id, "update stream gone: following it from its start");
                 self.last_id = StreamId::default();
             }
+            self.added = Some(0);
             return Ok(());
         }
         let reply: Value = fred
@@ -215,19 +212,30 @@ impl Follower {
             .await
             .map_err(|e| StoreError::command("XINFO", &e))?;
         let info = StreamInfo::from_reply(reply);
-        if info.last_generated.is_some_and(|last| last < self.last_id) {
+        let deleted = info.max_deleted.unwrap_or_default();
+        let mut gap = deleted > self.last_id;
+        let behind_new_stream = info.last_generated.is_some_and(|g| g < self.last_id);
+        let read_more_than_added = matches!((info.added, self.added), (Some(a), Some(c)) if a < c)
+            && info.last_generated == Some(self.last_id);
+        if behind_new_stream || read_more_than_added {
             info!(was = %self.last_id, "update stream is a new one: following it from its start");
-            self.last_id = StreamId::default();
+            // Whatever it lost before now cannot be told from what was read.
+            gap |= deleted != StreamId::default();
+            if behind_new_stream {
+                self.last_id = StreamId::default();
+            }
+            self.added = if behind_new_stream { Some(0) } else { info.added };
+        } else if info.last_generated == Some(self.last_id) {
+            if let (Some(a), Some(c)) = (info.added, self.added) {
+                gap |= a > c;
+            }
+            self.added = info.added;
         }
-        let gap = match info.max_deleted {
-            Some(deleted) => deleted > self.last_id,
-            // Without that field (older servers): the first entry tells.
-            None => info.first.is_some_and(|first| first > self.last_id),
-        };
         if gap {
             let from = self.last_id;
             let loaded = load(fred, &self.stream, &self.image).await?;
             self.last_id = loaded.last_id;
+            self.added = None;
             self.stats.reloads.fetch_add(1, Ordering::Relaxed);
             warn!(
                 %from,
@@ -243,6 +251,7 @@ impl Follower {
             return;
         };
         self.last_id = sid;
+        self.added = self.added.map(|a| a + 1);
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -301,7 +310,7 @@ impl Follower {
 struct StreamInfo {
     last_generated: Option<StreamId>,
     max_deleted: Option<StreamId>,
-    first: Option<StreamId>,
+    added: Option<u64>,
 }
 
 impl StreamInfo {
@@ -327,11 +336,7 @@ impl StreamInfo {
             match name.as_str() {
                 "last-generated-id" => info.last_generated = id(),
                 "max-deleted-entry-id" => info.max_deleted = id(),
-                "first-entry" => {
-                    info.first = entry_list(Value::Array(vec![value.clone()]))
-                        .first()
-                        .and_then(|(id, _)| StreamId::parse(id));
-                }
+                "entries-added" => info.added = value.as_u64(),
                 _ => {}
             }
         }
