@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fred::interfaces::{KeysInterface, StreamsInterface};
+use fred::interfaces::StreamsInterface;
 use fred::types::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::image::{Loaded, ValkeyImage, load};
-use super::{Entry, Problems, StreamId, xread_entries};
+use super::{Entry, Problems, StreamId, stream_info, xread_entries};
 use crate::contract::DataPoint;
 use crate::iec104::asdu::Asdu;
 use crate::iec104::types::{Cause, Cot};
@@ -121,7 +121,7 @@ pub async fn start(
         updates,
         stats: Arc::clone(&stats),
         last_id: loaded.last_id,
-        added: None,
+        added: loaded.added,
         problems: Problems::new("stream entry"),
     };
     let task = tokio::spawn(follower.run());
@@ -140,9 +140,9 @@ struct Follower {
     stats: Arc<FollowStats>,
     /// The last entry handled.
     last_id: StreamId,
-    /// The stream's `entries-added` count when `last_id` was added, when
-    /// known.
-    added: Option<u64>,
+    /// The stream's `entries-added` count when `last_id` was added: the
+    /// entries handled since the load, counted on.
+    added: u64,
     problems: Problems,
 }
 
@@ -187,59 +187,33 @@ impl Follower {
         Ok(())
     }
 
-    /// Whether entries after the last one handled were deleted (trimmed)
-    /// before being read; if so the image is reloaded and followed from the
-    /// stream's end. `XINFO STREAM` tells: an entry newer than the last one
-    /// handled was deleted, or, once caught up, more entries were added
-    /// than were read. A stream that is new (Valkey restarted empty, the
-    /// stream deleted and created again) is followed from its start.
+    /// Whether entries after the last one handled were trimmed before
+    /// being read; if so the image is reloaded and followed from the
+    /// stream's end. `XINFO STREAM` tells: when no entry up to the last one
+    /// handled is left, the entries added since then (by `entries-added`)
+    /// must all still be there. A stream that is new (Valkey restarted
+    /// empty, the stream deleted and created again) is followed from its
+    /// start. (An entry removed by `XDEL` after others is not noticed.)
     async fn check_gap(&mut self) -> Result<(), StoreError> {
         let fred = self.client.fred();
-        let exists: u64 = fred
-            .exists(self.stream.as_str())
-            .await
-            .map_err(|e| StoreError::command("EXISTS", &e))?;
-        if exists == 0 {
-            if self.last_id != StreamId::default() {
-                info!(was = %self.last_id, "update stream gone: following it from its start");
-                self.last_id = StreamId::default();
-            }
-            self.added = Some(0);
-            return Ok(());
-        }
-        let reply: Value = fred
-            .xinfo_stream(self.stream.as_str(), false, None)
-            .await
-            .map_err(|e| StoreError::command("XINFO", &e))?;
-        let info = StreamInfo::from_reply(reply);
-        let deleted = info.max_deleted.unwrap_or_default();
-        let mut gap = deleted > self.last_id;
-        let behind_new_stream = info.last_generated.is_some_and(|g| g < self.last_id);
-        let read_more_than_added = matches!((info.added, self.added), (Some(a), Some(c)) if a < c)
-            && info.last_generated == Some(self.last_id);
-        if behind_new_stream || read_more_than_added {
+        let info = stream_info(fred, &self.stream).await?.unwrap_or_default();
+        if info.last_generated < self.last_id || info.added < self.added {
             info!(was = %self.last_id, "update stream is a new one: following it from its start");
-            // Whatever it lost before now cannot be told from what was read.
-            gap |= deleted != StreamId::default();
-            if behind_new_stream {
-                self.last_id = StreamId::default();
-            }
-            self.added = if behind_new_stream { Some(0) } else { info.added };
-        } else if info.last_generated == Some(self.last_id) {
-            if let (Some(a), Some(c)) = (info.added, self.added) {
-                gap |= a > c;
-            }
-            self.added = info.added;
+            self.last_id = StreamId::default();
+            self.added = 0;
         }
-        if gap {
+        let none_older_left = info.length == 0 || info.first > self.last_id;
+        let since = info.added - self.added;
+        if none_older_left && since > info.length {
             let from = self.last_id;
             let loaded = load(fred, &self.stream, &self.image).await?;
             self.last_id = loaded.last_id;
-            self.added = None;
+            self.added = loaded.added;
             self.stats.reloads.fetch_add(1, Ordering::Relaxed);
             warn!(
                 %from,
                 to = %loaded.last_id,
+                lost = since - info.length,
                 "stream entries were trimmed before they were read: process image reloaded (masters get the missed values at their next interrogation)"
             );
         }
@@ -251,7 +225,7 @@ impl Follower {
             return;
         };
         self.last_id = sid;
-        self.added = self.added.map(|a| a + 1);
+        self.added += 1;
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -302,44 +276,5 @@ impl Follower {
     fn malformed(&mut self, id: &str, kind: &'static str, detail: &str) {
         self.stats.malformed.fetch_add(1, Ordering::Relaxed);
         self.problems.report(kind, id, detail);
-    }
-}
-
-/// The fields of `XINFO STREAM` that tell whether entries were lost.
-#[derive(Debug, Default)]
-struct StreamInfo {
-    last_generated: Option<StreamId>,
-    max_deleted: Option<StreamId>,
-    added: Option<u64>,
-}
-
-impl StreamInfo {
-    fn from_reply(reply: Value) -> StreamInfo {
-        let pairs: Vec<(String, Value)> = match reply {
-            Value::Array(flat) => flat
-                .chunks(2)
-                .filter_map(|pair| match pair {
-                    [k, v] => Some((k.as_string()?, v.clone())),
-                    _ => None,
-                })
-                .collect(),
-            Value::Map(map) => map
-                .inner()
-                .into_iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v)))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let mut info = StreamInfo::default();
-        for (name, value) in pairs {
-            let id = || value.as_string().and_then(|s| StreamId::parse(&s));
-            match name.as_str() {
-                "last-generated-id" => info.last_generated = id(),
-                "max-deleted-entry-id" => info.max_deleted = id(),
-                "entries-added" => info.added = value.as_u64(),
-                _ => {}
-            }
-        }
-        info
     }
 }

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{PoisonError, RwLock};
 
 use fred::clients::Client;
-use fred::interfaces::{KeysInterface, StreamsInterface};
+use fred::interfaces::KeysInterface;
 use fred::types::Value;
 use tracing::{info, warn};
 
-use super::{Problems, StreamId, entry_list};
+use super::{Problems, StreamId, stream_info};
 use crate::contract::DataPoint;
 use crate::iec104::types::Element;
 use crate::station::{PointSource, ReadResult};
@@ -133,10 +133,12 @@ impl PointSource for ValkeyImage {
 /// What one [`load`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
-    /// The stream's last entry ID read before the keys (`0-0` for an empty
-    /// or missing stream): following from there replays every update made
-    /// during the load.
+    /// The stream's last entry ID read before the keys (`last-generated-id`
+    /// of `XINFO STREAM`, `0-0` without a stream): following from there
+    /// replays every update made during the load.
     pub last_id: StreamId,
+    /// The stream's `entries-added` at that ID (0 without a stream).
+    pub added: u64,
     /// Image keys seen.
     pub keys: u64,
     /// Points now in the image.
@@ -148,7 +150,8 @@ pub struct Loaded {
 }
 
 /// Reads the whole process image into `image`: first the stream's last
-/// ID, then every image key (`SCAN` + `MGET` in batches of
+/// ID and its count of entries added (one `XINFO STREAM`, so that the
+/// follower can tell lost entries), then every image key (`SCAN` + `MGET` in batches of
 /// [`SCAN_COUNT`]), parsed as contract JSON. The image is replaced at the
 /// end, so that masters are answered from the previous one meanwhile. A
 /// key whose name or value is not a data point of its address is counted
@@ -158,16 +161,10 @@ pub async fn load(
     stream: &str,
     image: &ValkeyImage,
 ) -> Result<Loaded, StoreError> {
-    let last: Value = client
-        .xrevrange(stream, "+", "-", Some(1))
-        .await
-        .map_err(|e| StoreError::command("XREVRANGE", &e))?;
-    let last_id = entry_list(last)
-        .first()
-        .and_then(|(id, _)| StreamId::parse(id))
-        .unwrap_or_default();
+    let info = stream_info(client, stream).await?.unwrap_or_default();
     let mut loaded = Loaded {
-        last_id,
+        last_id: info.last_generated,
+        added: info.added,
         keys: 0,
         points: 0,
         ignored: 0,

@@ -9,10 +9,10 @@
 //! role's status are wired by the role itself.
 //!
 //! ```text
-//! Valkey ── XREVRANGE (last ID) ─┐
-//!        ── SCAN + MGET ─────────┴► image::load ──► ValkeyImage ◄── GI / read (station)
-//!        ── XREAD BLOCK from that ID ─► follow ──┬──► ValkeyImage (apply)
-//!                                                └──► broadcast<Update> (cause 3) ──► masters
+//! Valkey ── XINFO STREAM (last ID) ─┐
+//!        ── SCAN + MGET ────────────┴─► image::load ──► ValkeyImage ◄── GI / read (station)
+//!        ── XREAD BLOCK from that ID ──► follow ──┬──► ValkeyImage (apply)
+//!                                                 └──► broadcast<Update> (cause 3) ──► masters
 //! ```
 //!
 //! - Start: the stream's last ID is read before the image keys, and the
@@ -35,8 +35,12 @@ pub mod image;
 use std::collections::BTreeSet;
 use std::fmt;
 
+use fred::clients::Client;
+use fred::interfaces::{KeysInterface, StreamsInterface};
 use fred::types::Value;
 use tracing::{debug, warn};
+
+use crate::store::StoreError;
 
 pub use follow::{FollowStats, Following, start};
 pub use image::{Loaded, ValkeyImage, load};
@@ -124,6 +128,69 @@ pub(crate) fn xread_entries(reply: Value) -> Vec<Entry> {
             .unwrap_or_default(),
         _ => Vec::new(),
     }
+}
+
+/// The fields of `XINFO STREAM` that tell where the stream is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamInfo {
+    /// Entries in the stream now.
+    pub length: u64,
+    /// The ID of the last entry ever added (deleted or not).
+    pub last_generated: StreamId,
+    /// Entries ever added.
+    pub added: u64,
+    /// The first entry's ID (`0-0` when empty).
+    pub first: StreamId,
+}
+
+/// `XINFO STREAM` of `stream`; `None` when there is no such stream.
+pub(crate) async fn stream_info(
+    client: &Client,
+    stream: &str,
+) -> Result<Option<StreamInfo>, StoreError> {
+    let exists: u64 = client
+        .exists(stream)
+        .await
+        .map_err(|e| StoreError::command("EXISTS", &e))?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    let reply: Value = client
+        .xinfo_stream(stream, false, None)
+        .await
+        .map_err(|e| StoreError::command("XINFO", &e))?;
+    let pairs: Vec<(String, Value)> = match reply {
+        Value::Array(flat) => flat
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [k, v] => Some((k.as_string()?, v.clone())),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(map) => map
+            .inner()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut info = StreamInfo::default();
+    for (name, value) in pairs {
+        let id = || {
+            value
+                .as_string()
+                .and_then(|s| StreamId::parse(&s))
+                .unwrap_or_default()
+        };
+        match name.as_str() {
+            "length" => info.length = value.as_u64().unwrap_or_default(),
+            "last-generated-id" => info.last_generated = id(),
+            "entries-added" => info.added = value.as_u64().unwrap_or_default(),
+            "recorded-first-entry-id" => info.first = id(),
+            _ => {}
+        }
+    }
+    Ok(Some(info))
 }
 
 /// Logs the first skipped item of each kind as a warning, the others at
