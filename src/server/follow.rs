@@ -203,7 +203,7 @@ impl Follower {
             self.added = 0;
         }
         let none_older_left = info.length == 0 || info.first > self.last_id;
-        let since = info.added - self.added;
+        let since = info.added.saturating_sub(self.added);
         if none_older_left && since > info.length {
             let from = self.last_id;
             let loaded = load(fred, &self.stream, &self.image).await?;
