@@ -15,8 +15,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::iec104::asdu::Asdu;
-use crate::iec104::elements::{BinaryCounter, DoublePoint, Quality, SinglePoint};
-use crate::iec104::time::{Cp24Time2a, Cp56Time2a, rfc3339_ms};
+use crate::iec104::elements::{
+    BinaryCounter, DoublePoint, DoubleState, Normalized, OutputCircuits, Quality, SinglePoint,
+    StartEvents, StatusChanges, StepPosition,
+};
+use crate::iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a, rfc3339_ms};
 use crate::iec104::types::{Element, TypeId};
 
 /// The five quality flags of the contract.
@@ -404,6 +407,258 @@ impl DataPoint {
         }
     }
 
+    /// The information element of this point in its own type: what
+    /// [`points_from_asdu`] read it from, with the time tag rebuilt in UTC
+    /// from `time` (a CP24Time2a keeps minute and millisecond). A timed
+    /// type without a usable `time` gets a tag marked invalid (IV).
+    pub fn to_element(&self) -> Element {
+        use PointValue as V;
+        use TypeId as T;
+        let q = self.quality.to_quality();
+        let qds = q;
+        let no_ov = q.with(Quality::OV, false);
+        let ei = no_ov.with(Quality::EI, self.elapsed_invalid);
+        let sp = |value: bool| SinglePoint {
+            value,
+            quality: no_ov,
+        };
+        let dp = |bits: u8, quality: Quality| DoublePoint {
+            value: DoubleState::from_bits(bits),
+            quality,
+        };
+        let counter = |value, sequence, carry, adjusted| BinaryCounter {
+            value,
+            sequence,
+            carry,
+            adjusted,
+            invalid: self.quality.iv,
+        };
+        let t24 = self.cp24();
+        let t56 = self.cp56();
+        match (self.type_id, self.value) {
+            (T::M_SP_NA_1, V::Single(v)) => Element::M_SP_NA_1 { value: sp(v) },
+            (T::M_SP_TA_1, V::Single(v)) => Element::M_SP_TA_1 {
+                value: sp(v),
+                time: t24,
+            },
+            (T::M_SP_TB_1, V::Single(v)) => Element::M_SP_TB_1 {
+                value: sp(v),
+                time: t56,
+            },
+            (T::M_DP_NA_1, V::Double(d)) => Element::M_DP_NA_1 {
+                value: dp(d, no_ov),
+            },
+            (T::M_DP_TA_1, V::Double(d)) => Element::M_DP_TA_1 {
+                value: dp(d, no_ov),
+                time: t24,
+            },
+            (T::M_DP_TB_1, V::Double(d)) => Element::M_DP_TB_1 {
+                value: dp(d, no_ov),
+                time: t56,
+            },
+            (T::M_ST_NA_1, V::Step { value, transient }) => Element::M_ST_NA_1 {
+                value: StepPosition { value, transient },
+                quality: qds,
+            },
+            (T::M_ST_TA_1, V::Step { value, transient }) => Element::M_ST_TA_1 {
+                value: StepPosition { value, transient },
+                quality: qds,
+                time: t24,
+            },
+            (T::M_ST_TB_1, V::Step { value, transient }) => Element::M_ST_TB_1 {
+                value: StepPosition { value, transient },
+                quality: qds,
+                time: t56,
+            },
+            (T::M_BO_NA_1, V::Bitstring(value)) => Element::M_BO_NA_1 {
+                value,
+                quality: qds,
+            },
+            (T::M_BO_TA_1, V::Bitstring(value)) => Element::M_BO_TA_1 {
+                value,
+                quality: qds,
+                time: t24,
+            },
+            (T::M_BO_TB_1, V::Bitstring(value)) => Element::M_BO_TB_1 {
+                value,
+                quality: qds,
+                time: t56,
+            },
+            (T::M_ME_NA_1, V::Normalized(raw)) => Element::M_ME_NA_1 {
+                value: Normalized(raw),
+                quality: qds,
+            },
+            (T::M_ME_TA_1, V::Normalized(raw)) => Element::M_ME_TA_1 {
+                value: Normalized(raw),
+                quality: qds,
+                time: t24,
+            },
+            (T::M_ME_TD_1, V::Normalized(raw)) => Element::M_ME_TD_1 {
+                value: Normalized(raw),
+                quality: qds,
+                time: t56,
+            },
+            (T::M_ME_ND_1, V::Normalized(raw)) => Element::M_ME_ND_1 {
+                value: Normalized(raw),
+            },
+            (T::M_ME_NB_1, V::Scaled(value)) => Element::M_ME_NB_1 {
+                value,
+                quality: qds,
+            },
+            (T::M_ME_TB_1, V::Scaled(value)) => Element::M_ME_TB_1 {
+                value,
+                quality: qds,
+                time: t24,
+            },
+            (T::M_ME_TE_1, V::Scaled(value)) => Element::M_ME_TE_1 {
+                value,
+                quality: qds,
+                time: t56,
+            },
+            (T::M_ME_NC_1, V::Float(value)) => Element::M_ME_NC_1 {
+                value,
+                quality: qds,
+            },
+            (T::M_ME_TC_1, V::Float(value)) => Element::M_ME_TC_1 {
+                value,
+                quality: qds,
+                time: t24,
+            },
+            (T::M_ME_TF_1, V::Float(value)) => Element::M_ME_TF_1 {
+                value,
+                quality: qds,
+                time: t56,
+            },
+            (
+                T::M_IT_NA_1,
+                V::Counter {
+                    value,
+                    sequence,
+                    carry,
+                    adjusted,
+                },
+            ) => Element::M_IT_NA_1 {
+                value: counter(value, sequence, carry, adjusted),
+            },
+            (
+                T::M_IT_TA_1,
+                V::Counter {
+                    value,
+                    sequence,
+                    carry,
+                    adjusted,
+                },
+            ) => Element::M_IT_TA_1 {
+                value: counter(value, sequence, carry, adjusted),
+                time: t24,
+            },
+            (
+                T::M_IT_TB_1,
+                V::Counter {
+                    value,
+                    sequence,
+                    carry,
+                    adjusted,
+                },
+            ) => Element::M_IT_TB_1 {
+                value: counter(value, sequence, carry, adjusted),
+                time: t56,
+            },
+            (T::M_PS_NA_1, V::Packed { status, changes }) => Element::M_PS_NA_1 {
+                value: StatusChanges { status, changes },
+                quality: qds,
+            },
+            (T::M_EP_TA_1, V::ProtectionEvent { state, elapsed_ms }) => Element::M_EP_TA_1 {
+                event: dp(state, ei),
+                elapsed: Cp16Time2a(elapsed_ms),
+                time: t24,
+            },
+            (T::M_EP_TD_1, V::ProtectionEvent { state, elapsed_ms }) => Element::M_EP_TD_1 {
+                event: dp(state, ei),
+                elapsed: Cp16Time2a(elapsed_ms),
+                time: t56,
+            },
+            (
+                T::M_EP_TB_1,
+                V::ProtectionStart {
+                    events,
+                    duration_ms,
+                },
+            ) => Element::M_EP_TB_1 {
+                start: StartEvents(events),
+                quality: ei,
+                duration: Cp16Time2a(duration_ms),
+                time: t24,
+            },
+            (
+                T::M_EP_TE_1,
+                V::ProtectionStart {
+                    events,
+                    duration_ms,
+                },
+            ) => Element::M_EP_TE_1 {
+                start: StartEvents(events),
+                quality: ei,
+                duration: Cp16Time2a(duration_ms),
+                time: t56,
+            },
+            (
+                T::M_EP_TC_1,
+                V::ProtectionCircuits {
+                    circuits,
+                    operating_ms,
+                },
+            ) => Element::M_EP_TC_1 {
+                circuits: OutputCircuits(circuits),
+                quality: ei,
+                operating: Cp16Time2a(operating_ms),
+                time: t24,
+            },
+            (
+                T::M_EP_TF_1,
+                V::ProtectionCircuits {
+                    circuits,
+                    operating_ms,
+                },
+            ) => Element::M_EP_TF_1 {
+                circuits: OutputCircuits(circuits),
+                quality: ei,
+                operating: Cp16Time2a(operating_ms),
+                time: t56,
+            },
+            // A value that does not belong to the type (only possible for a
+            // point built by hand): the untimed type of the value, invalid.
+            (_, value) => fallback(value, q.with(Quality::IV, true)),
+        }
+    }
+
+    /// The CP56Time2a of `time` in UTC with IV and SU from the point; IV
+    /// set when there is no time or it is outside 2000..=2099.
+    fn cp56(&self) -> Cp56Time2a {
+        let tag = self.time.and_then(|ms| Cp56Time2a::from_unix_ms(ms).ok());
+        let invalid = self.time_invalid || tag.is_none();
+        let mut fields = tag.unwrap_or_default().fields();
+        fields.invalid = invalid;
+        fields.summer_time = self.summer_time;
+        Cp56Time2a::from_fields(fields)
+    }
+
+    /// The CP24Time2a of `time` (minute and millisecond in UTC); IV set
+    /// when there is no time.
+    fn cp24(&self) -> Cp24Time2a {
+        match self.time {
+            Some(ms) => {
+                let in_hour = ms.rem_euclid(3_600_000);
+                Cp24Time2a::new(
+                    u8::try_from(in_hour / 60_000).unwrap_or_default(),
+                    u16::try_from(in_hour % 60_000).unwrap_or_default(),
+                    self.time_invalid,
+                )
+            }
+            None => Cp24Time2a::new(0, 0, true),
+        }
+    }
+
     /// The image key `process:image:casdu:{CASDU}:ioa:{IOA}`.
     pub fn image_key(&self) -> String {
         image_key(self.casdu, self.ioa)
@@ -420,6 +675,63 @@ impl DataPoint {
         let w: WireOwned =
             serde_json::from_str(json).map_err(|e| ContractError::Json(e.to_string()))?;
         w.into_point()
+    }
+}
+
+/// The untimed element for a value, whatever type it came with.
+fn fallback(value: PointValue, quality: Quality) -> Element {
+    use PointValue as V;
+    let no_ov = quality.with(Quality::OV, false);
+    match value {
+        V::Single(value) => Element::M_SP_NA_1 {
+            value: SinglePoint {
+                value,
+                quality: no_ov,
+            },
+        },
+        V::Double(d) | V::ProtectionEvent { state: d, .. } => Element::M_DP_NA_1 {
+            value: DoublePoint {
+                value: DoubleState::from_bits(d),
+                quality: no_ov,
+            },
+        },
+        V::Step { value, transient } => Element::M_ST_NA_1 {
+            value: StepPosition { value, transient },
+            quality,
+        },
+        V::Bitstring(value) => Element::M_BO_NA_1 { value, quality },
+        V::Normalized(raw) => Element::M_ME_NA_1 {
+            value: Normalized(raw),
+            quality,
+        },
+        V::Scaled(value) => Element::M_ME_NB_1 { value, quality },
+        V::Float(value) => Element::M_ME_NC_1 { value, quality },
+        V::Counter {
+            value,
+            sequence,
+            carry,
+            adjusted,
+        } => Element::M_IT_NA_1 {
+            value: BinaryCounter {
+                value,
+                sequence,
+                carry,
+                adjusted,
+                invalid: true,
+            },
+        },
+        V::Packed { status, changes } => Element::M_PS_NA_1 {
+            value: StatusChanges { status, changes },
+            quality,
+        },
+        V::ProtectionStart { events, .. } => Element::M_BO_NA_1 {
+            value: events.into(),
+            quality,
+        },
+        V::ProtectionCircuits { circuits, .. } => Element::M_BO_NA_1 {
+            value: circuits.into(),
+            quality,
+        },
     }
 }
 

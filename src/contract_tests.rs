@@ -458,3 +458,259 @@ proptest! {
         let _ = DataPoint::from_json(&s);
     }
 }
+
+/// One element of every monitor type, with quality bits, time tag bits
+/// and values away from zero.
+fn one_of_each_monitor_type() -> Vec<Element> {
+    let q = Quality(Quality::NT | Quality::OV);
+    let siq = Quality(Quality::IV | Quality::SB);
+    let qdp = Quality(Quality::BL | Quality::EI);
+    let t24 = Cp24Time2a::new(15, 30_123, false);
+    let t24_iv = Cp24Time2a::new(15, 30_123, true);
+    let t56 = t56();
+    let t56_su = {
+        let mut f = t56.fields();
+        f.summer_time = true;
+        f.invalid = true;
+        Cp56Time2a::from_fields(f)
+    };
+    let sp = SinglePoint {
+        value: true,
+        quality: siq,
+    };
+    let dp = DoublePoint {
+        value: DoubleState::On,
+        quality: Quality(Quality::NT),
+    };
+    let step = StepPosition {
+        value: -7,
+        transient: true,
+    };
+    let bcr = BinaryCounter {
+        value: -123_456,
+        sequence: 17,
+        carry: true,
+        adjusted: true,
+        invalid: true,
+    };
+    let event = DoublePoint {
+        value: DoubleState::Off,
+        quality: Quality(Quality::SB | Quality::EI),
+    };
+    use Element::*;
+    vec![
+        M_SP_NA_1 { value: sp },
+        M_SP_TA_1 {
+            value: sp,
+            time: t24,
+        },
+        M_SP_TB_1 {
+            value: sp,
+            time: t56_su,
+        },
+        M_DP_NA_1 { value: dp },
+        M_DP_TA_1 {
+            value: dp,
+            time: t24_iv,
+        },
+        M_DP_TB_1 {
+            value: dp,
+            time: t56,
+        },
+        M_ST_NA_1 {
+            value: step,
+            quality: q,
+        },
+        M_ST_TA_1 {
+            value: step,
+            quality: q,
+            time: t24,
+        },
+        M_ST_TB_1 {
+            value: step,
+            quality: q,
+            time: t56,
+        },
+        M_BO_NA_1 {
+            value: 0xDEAD_BEEF,
+            quality: q,
+        },
+        M_BO_TA_1 {
+            value: 0xDEAD_BEEF,
+            quality: q,
+            time: t24,
+        },
+        M_BO_TB_1 {
+            value: 0xDEAD_BEEF,
+            quality: q,
+            time: t56,
+        },
+        M_ME_NA_1 {
+            value: Normalized(-12_345),
+            quality: q,
+        },
+        M_ME_TA_1 {
+            value: Normalized(-32_768),
+            quality: q,
+            time: t24,
+        },
+        M_ME_TD_1 {
+            value: Normalized(32_767),
+            quality: q,
+            time: t56,
+        },
+        M_ME_ND_1 {
+            value: Normalized(1),
+        },
+        M_ME_NB_1 {
+            value: -32_768,
+            quality: q,
+        },
+        M_ME_TB_1 {
+            value: 32_767,
+            quality: q,
+            time: t24,
+        },
+        M_ME_TE_1 {
+            value: -1,
+            quality: q,
+            time: t56,
+        },
+        M_ME_NC_1 {
+            value: 0.1,
+            quality: q,
+        },
+        M_ME_TC_1 {
+            value: -230.5,
+            quality: q,
+            time: t24,
+        },
+        M_ME_TF_1 {
+            value: 1.0e-30,
+            quality: q,
+            time: t56,
+        },
+        M_IT_NA_1 { value: bcr },
+        M_IT_TA_1 {
+            value: bcr,
+            time: t24,
+        },
+        M_IT_TB_1 {
+            value: bcr,
+            time: t56,
+        },
+        M_EP_TA_1 {
+            event,
+            elapsed: Cp16Time2a(1_234),
+            time: t24,
+        },
+        M_EP_TB_1 {
+            start: StartEvents(0x2B),
+            quality: qdp,
+            duration: Cp16Time2a(65_535),
+            time: t24,
+        },
+        M_EP_TC_1 {
+            circuits: OutputCircuits(0x0F),
+            quality: qdp,
+            operating: Cp16Time2a(7),
+            time: t24,
+        },
+        M_PS_NA_1 {
+            value: StatusChanges {
+                status: 0xA5A5,
+                changes: 0x0F0F,
+            },
+            quality: q,
+        },
+        M_EP_TD_1 {
+            event,
+            elapsed: Cp16Time2a(1_234),
+            time: t56,
+        },
+        M_EP_TE_1 {
+            start: StartEvents(0x2B),
+            quality: qdp,
+            duration: Cp16Time2a(65_535),
+            time: t56_su,
+        },
+        M_EP_TF_1 {
+            circuits: OutputCircuits(0x0F),
+            quality: qdp,
+            operating: Cp16Time2a(7),
+            time: t56,
+        },
+    ]
+}
+
+#[test]
+fn the_fixture_has_every_monitor_type() {
+    let mut have: Vec<TypeId> = one_of_each_monitor_type()
+        .iter()
+        .map(Element::type_id)
+        .collect();
+    have.sort_by_key(|t| t.id());
+    let want: Vec<TypeId> = TypeId::ALL
+        .iter()
+        .copied()
+        .filter(|t| t.is_monitor())
+        .collect();
+    assert_eq!(have, want);
+}
+
+#[test]
+fn to_element_gives_back_the_element_of_every_monitor_type() {
+    for e in one_of_each_monitor_type() {
+        let p = spont(e.clone());
+        assert_eq!(p.to_element(), e, "{p:?}");
+        // And through the contract JSON, as the image holds it.
+        let back = DataPoint::from_json(&p.to_json()).expect("reads back");
+        assert_eq!(back.to_element(), e, "{}", p.to_json());
+    }
+}
+
+#[test]
+fn to_element_marks_a_missing_or_unrepresentable_time_tag_invalid() {
+    let mut p = spont(Element::M_ME_TF_1 {
+        value: 1.5,
+        quality: Quality::GOOD,
+        time: t56(),
+    });
+    p.time = None;
+    let Element::M_ME_TF_1 { value, time, .. } = p.to_element() else {
+        panic!("type kept: {:?}", p.to_element());
+    };
+    assert_eq!(value, 1.5);
+    assert!(time.invalid());
+    p.time = Some(0); // 1970: a CP56Time2a cannot hold it
+    let Element::M_ME_TF_1 { time, .. } = p.to_element() else {
+        panic!("type kept");
+    };
+    assert!(time.invalid());
+
+    let mut p = spont(Element::M_SP_TA_1 {
+        value: SinglePoint::default(),
+        time: Cp24Time2a::new(1, 2, false),
+    });
+    p.time = None;
+    let Element::M_SP_TA_1 { time, .. } = p.to_element() else {
+        panic!("type kept");
+    };
+    assert!(time.invalid());
+}
+
+#[test]
+fn to_element_maps_invalid_time_fields_of_the_source_to_an_invalid_tag() {
+    // A CP56Time2a with month 13: the point has time_error and no time.
+    let mut bad = t56().fields();
+    bad.month = 13;
+    let p = spont(Element::M_SP_TB_1 {
+        value: SinglePoint::default(),
+        time: Cp56Time2a::from_fields(bad),
+    });
+    assert!(p.time.is_none() && p.time_error.is_some());
+    let Element::M_SP_TB_1 { time, .. } = p.to_element() else {
+        panic!("type kept");
+    };
+    assert!(time.invalid());
+}

@@ -8,6 +8,8 @@
 //! - [`store`]: the Valkey side of the data contract — pipelined writes of
 //!   data points (image and stream), the managed configuration watch and the
 //!   status key.
+//! - [`server`]: the Valkey process image for the `iec104-server` role's
+//!   controlled station ([`station`]).
 //! - one module per role, added as the roles are built; each wires the layers
 //!   above and owns nothing else.
 
@@ -15,6 +17,7 @@ pub mod config;
 pub mod contract;
 pub mod iec104;
 pub mod inbound;
+pub mod server;
 pub mod shutdown;
 pub mod sim;
 pub mod station;
