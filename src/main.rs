@@ -24,7 +24,6 @@ enum Role {
     /// writing its points into Valkey.
     Iec104Inbound(InboundArgs),
     /// IEC 104 server: serves the Valkey process image to SCADA masters.
-    #[command(hide = true)]
     Iec104Server(Iec104ServerArgs),
     /// Demo RTU / load generator: an IEC 104 controlled station with
     /// simulated substation points.
@@ -82,7 +81,7 @@ fn iec104_inbound(args: &InboundArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `iec104-server`: `config-gen` and `--check-config` for now.
+/// `iec104-server`: the controlled station serving the process image.
 fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
     if args.is_config_gen() {
         print!("{}", config::generate_for::<Iec104ServerSettings>());
@@ -102,8 +101,22 @@ fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    eprintln!("error: iec104-server: the role is not available yet");
-    ExitCode::from(EXIT_CONFIG)
+    let _log = init_logging(settings.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(alp_connex::server::run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
 }
 
 /// Logging to stderr at the configured level, changeable at run time.

@@ -31,6 +31,7 @@
 
 pub mod follow;
 pub mod image;
+pub mod run;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -44,6 +45,7 @@ use crate::store::StoreError;
 
 pub use follow::{FollowStats, Following, start};
 pub use image::{Loaded, ValkeyImage, load};
+pub use run::run;
 
 /// A stream entry ID, `ms-seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]

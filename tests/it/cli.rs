@@ -168,16 +168,16 @@ fn a_bad_server_allow_exits_2_with_one_error_line() {
 }
 
 #[test]
-fn the_server_role_is_hidden_and_not_available_yet() {
+fn help_lists_the_roles_that_run() {
     let help = alp_connex(&["--help"], &[]);
     assert_eq!(help.status.code(), Some(0));
-    assert!(!text(&help.stdout).contains("iec104-server"));
-    let out = alp_connex(&["iec104-server", "--id", "a"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(
-        text(&out.stderr),
-        "error: iec104-server: the role is not available yet\n"
-    );
+    let shown = text(&help.stdout);
+    for role in ["iec104-inbound", "iec104-server", "rtu-sim"] {
+        assert!(shown.contains(role), "{role} in {shown}");
+    }
+    for missing in ["mqtt", "backend"] {
+        assert!(!shown.contains(missing), "{missing} in {shown}");
+    }
 }
 
 #[test]

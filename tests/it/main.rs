@@ -8,6 +8,7 @@ mod inbound;
 mod interop;
 mod peer_selftest;
 mod schema;
+mod server;
 mod server_image;
 mod sim;
 mod station;

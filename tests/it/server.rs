@@ -1,0 +1,180 @@
+//! The `iec104-server` role end to end: points written to a real Valkey by
+//! the store's writer (as the inbound connector writes them), the
+//! `alp-connex iec104-server` binary, and a c104 client as the SCADA master.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alp_connex::contract::{Reception, points_from_asdu};
+use alp_connex::iec104::asdu::Asdu;
+use alp_connex::iec104::elements::Quality;
+use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};
+use alp_connex::store::{PointRecord, StoreConfig, Writer};
+use serde_json::json;
+
+use crate::interop::{CA, T, assert_same_point, is_counter, station_points, summary};
+use crate::support::{ValkeyGuard, c104_master, free_port};
+
+/// The server binary; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(valkey: &ValkeyGuard, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
+        cmd.args([
+            "iec104-server",
+            "--id",
+            "srv",
+            "--log-level",
+            "debug",
+            "server",
+            "--bind",
+            "127.0.0.1",
+        ]);
+        cmd.args(["--port", &port.to_string()]);
+        cmd.args(extra);
+        cmd.args(["redis", "--host", &format!("127.0.0.1:{}", valkey.port())]);
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
+        let child = cmd.spawn().expect("start alp-connex iec104-server");
+        let deadline = Instant::now() + T;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, port }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_points(valkey: &ValkeyGuard, points: &[(u32, Element)], cause: Cause) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let cfg = StoreConfig {
+            host: "127.0.0.1".into(),
+            port: valkey.port(),
+            password: None,
+            mode: Default::default(),
+            stream: "process:updates".into(),
+            stream_max_length: 1000,
+            exact_trim: false,
+            source: "test".into(),
+        };
+        let writer = Writer::spawn(cfg);
+        let source: Arc<str> = "test".into();
+        let records = points
+            .iter()
+            .flat_map(|(ioa, e)| {
+                let a = Asdu::single(Cot::new(cause), CA, *ioa, e.clone());
+                points_from_asdu(
+                    &a,
+                    Reception {
+                        source: &source,
+                        received: 0,
+                        zone_offset_min: 0,
+                    },
+                )
+            })
+            .map(|p| PointRecord {
+                casdu: p.casdu,
+                ioa: p.ioa,
+                json: p.to_json(),
+            })
+            .collect();
+        writer.submit(records);
+        writer.flush(T).await.expect("written");
+        writer.shutdown(T).await;
+    });
+}
+
+#[test]
+fn a_c104_master_interrogates_the_image_and_receives_updates_from_the_stream() {
+    let valkey = ValkeyGuard::start();
+    write_points(&valkey, &station_points(), Cause::SPONTANEOUS);
+    let server = Server::start(&valkey, &[]);
+    let mut master = c104_master(server.port, &["--ca", "1", "--no-gi"]);
+    master.expect_event("open", T);
+    master.send(&json!({"op": "gi", "ca": CA}));
+    let lines = master.lines_until(|v| v["event"] == "gi_done", T);
+    assert_eq!(lines.last().expect("gi_done")["ok"], json!(true));
+    let got: std::collections::BTreeMap<u64, &serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "point" && v["cot"] == 20)
+        .map(|v| (v["ioa"].as_u64().expect("ioa"), v))
+        .collect();
+    let want: Vec<(u32, Element)> = station_points()
+        .into_iter()
+        .filter(|(_, e)| !is_counter(e.type_id()))
+        .collect();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "every point of the image, counters aside"
+    );
+    for (ioa, e) in &want {
+        let g = got[&u64::from(*ioa)];
+        // Interrogation answers carry the type without time tag.
+        let w = summary(*ioa, &e.clone().untimed());
+        assert_eq!(g["type"], w["type"], "IOA {ioa}");
+        assert_same_point(g, &w);
+    }
+    // A new value written to Valkey reaches the master spontaneously.
+    let new = Element::M_ME_TF_1 {
+        value: 42.5,
+        quality: Quality::GOOD,
+        time: alp_connex::iec104::time::Cp56Time2a::from_unix_ms(crate::interop::TIME_MS)
+            .expect("time"),
+    };
+    write_points(&valkey, &[(300, new.clone())], Cause::SPONTANEOUS);
+    let p = master.expect_line(|v| v["event"] == "point" && v["ioa"] == 300, T);
+    assert_eq!(p["cot"], json!(3));
+    assert_eq!(p["type"], json!(TypeId::M_ME_TF_1.mnemonic()));
+    assert_same_point(&p, &summary(300, &new));
+}
+
+#[test]
+fn masters_outside_the_allow_list_are_refused() {
+    let valkey = ValkeyGuard::start();
+    let server = Server::start(&valkey, &["--allow", "10.0.0.0/8"]);
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.set_read_timeout(Some(T)).expect("timeout");
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        s.read(&mut buf).expect("EOF, not a timeout"),
+        0,
+        "closed at once"
+    );
+}
+
+#[test]
+fn masters_beyond_the_connection_limit_are_refused() {
+    let valkey = ValkeyGuard::start();
+    let server = Server::start(&valkey, &["--max-connections", "1"]);
+    let mut master = c104_master(server.port, &["--ca", "1", "--no-gi"]);
+    master.expect_event("open", T);
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    s.set_read_timeout(Some(T)).expect("timeout");
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        s.read(&mut buf).expect("EOF, not a timeout"),
+        0,
+        "the second master is refused"
+    );
+}
