@@ -178,3 +178,125 @@ fn masters_beyond_the_connection_limit_are_refused() {
         "the second master is refused"
     );
 }
+
+#[test]
+fn spontaneous_updates_reach_two_masters_at_once() {
+    let valkey = ValkeyGuard::start();
+    write_points(&valkey, &station_points(), Cause::SPONTANEOUS);
+    let server = Server::start(&valkey, &[]);
+    let mut a = c104_master(server.port, &["--ca", "1", "--no-gi"]);
+    let mut b = c104_master(server.port, &["--ca", "1", "--no-gi"]);
+    a.expect_event("open", T);
+    b.expect_event("open", T);
+    let new = Element::M_ME_NC_1 {
+        value: -7.25,
+        quality: Quality::GOOD,
+    };
+    write_points(&valkey, &[(301, new.clone())], Cause::SPONTANEOUS);
+    for m in [&mut a, &mut b] {
+        let p = m.expect_line(|v| v["event"] == "point" && v["ioa"] == 301, T);
+        assert_eq!(p["cot"], json!(3));
+        assert_same_point(&p, &summary(301, &new));
+    }
+}
+
+/// The whole chain: a c104 server as the RTU → alp-connex iec104-inbound →
+/// Valkey → alp-connex iec104-server → a c104 client as the SCADA master;
+/// every value equal at the end.
+#[test]
+fn the_whole_chain_from_an_rtu_to_a_scada_master_keeps_every_value() {
+    let valkey = ValkeyGuard::start();
+    let rtu_port = free_port();
+    let mut rtu = crate::interop::rtu_with_every_type(rtu_port);
+    let mut inbound = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
+    inbound.args([
+        "iec104-inbound",
+        "--id",
+        "chain-in",
+        "--log-level",
+        "warning",
+        "client",
+        "--host",
+        "127.0.0.1",
+    ]);
+    inbound.args([
+        "--port",
+        &rtu_port.to_string(),
+        "redis",
+        "--host",
+        &format!("127.0.0.1:{}", valkey.port()),
+    ]);
+    inbound
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    let _inbound = KillOnDrop(inbound.spawn().expect("start the inbound connector"));
+    // Everything the RTU holds, by interrogation and then spontaneously
+    // (types c104 leaves out of its interrogation answer included).
+    let all: Vec<(u32, Element)> = station_points();
+    let ioas: Vec<u32> = all.iter().map(|(i, _)| *i).collect();
+    rtu.expect_line(|v| v["event"] == "command" && v["type"] == "C_IC_NA_1", T);
+    rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": ioas}));
+    let sent = rtu.expect_event("transmitted", T);
+    assert_eq!(sent["on_wire"], json!(ioas.len()));
+    let deadline = Instant::now() + T;
+    while ioas.iter().any(|i| {
+        valkey
+            .command(&["GET", &format!("process:image:casdu:{CA}:ioa:{i}")])
+            .map_or(true, |v| v == "(nil)")
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "the inbound connector wrote every point"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let server = Server::start(&valkey, &[]);
+    let mut master = c104_master(server.port, &["--ca", "1", "--no-gi"]);
+    master.expect_event("open", T);
+    master.send(&json!({"op": "gi", "ca": CA}));
+    let lines = master.lines_until(|v| v["event"] == "gi_done", T);
+    let got: std::collections::BTreeMap<u64, &serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "point" && v["cot"] == 20)
+        .map(|v| (v["ioa"].as_u64().expect("ioa"), v))
+        .collect();
+    let want: Vec<&(u32, Element)> = all
+        .iter()
+        .filter(|(_, e)| !is_counter(e.type_id()))
+        .collect();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "every non-counter point at the master"
+    );
+    for (ioa, e) in want {
+        assert_same_point(got[&u64::from(*ioa)], &summary(*ioa, &e.clone().untimed()));
+    }
+    // The integrated totals by counter interrogation, with their values.
+    master.send(&json!({"op": "counter_interrogation", "ca": CA}));
+    let lines = master.lines_until(|v| v["event"] == "ci_done", T);
+    let counters: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "point" && v["cot"] == 37)
+        .collect();
+    assert_eq!(counters.len(), 2);
+    for c in counters {
+        let ioa = c["ioa"].as_u64().expect("ioa");
+        let (_, e) = all
+            .iter()
+            .find(|(i, _)| u64::from(*i) == ioa)
+            .expect("known");
+        assert_same_point(c, &summary(ioa as u32, e));
+    }
+}
+
+/// A child process killed on drop.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
