@@ -87,8 +87,9 @@ fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
         print!("{}", config::generate_for::<Iec104ServerSettings>());
         return ExitCode::SUCCESS;
     }
-    let settings = match args.load() {
-        Ok(s) => s,
+    let loaded = args.layers().and_then(|l| l.settings().map(|s| (l, s)));
+    let (layers, settings) = match loaded {
+        Ok(ls) => ls,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_CONFIG);
@@ -101,7 +102,7 @@ fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let _log = init_logging(settings.log_level);
+    let log = init_logging(settings.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -113,7 +114,7 @@ fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(alp_connex::server::run(settings)) {
+    match runtime.block_on(alp_connex::server::run(layers, settings, log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
     }

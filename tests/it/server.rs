@@ -300,3 +300,72 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+fn server_status(valkey: &ValkeyGuard) -> serde_json::Value {
+    valkey
+        .command(&["GET", "connectors:srv:status"])
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within {T:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn managed_settings_rebind_the_listener_and_an_invalid_one_is_refused() {
+    let valkey = ValkeyGuard::start();
+    let server = Server::start(&valkey, &[]);
+    let key = "connectors:srv:config";
+    // Invalid: refused, still listening on the old port.
+    valkey
+        .command(&["SET", key, r#"{"port": 70000}"#])
+        .expect("SET");
+    valkey.command(&["PUBLISH", key, key]).expect("PUBLISH");
+    until("config_error in the status", || {
+        server_status(&valkey)["config_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("server.port = 70000"))
+    });
+    assert!(
+        TcpStream::connect(("127.0.0.1", server.port)).is_ok(),
+        "still listening"
+    );
+    // A new port: the server listens there without a restart.
+    let p2 = free_port();
+    valkey
+        .command(&["SET", key, &format!(r#"{{"port": {p2}}}"#)])
+        .expect("SET");
+    valkey.command(&["PUBLISH", key, key]).expect("PUBLISH");
+    until("listening on the new port", || {
+        TcpStream::connect(("127.0.0.1", p2)).is_ok()
+    });
+    until("the status shows it", || {
+        server_status(&valkey)["listen"] == json!(format!("127.0.0.1:{p2}"))
+    });
+    assert!(server_status(&valkey)["config_error"].is_null());
+    let mut master = c104_master(p2, &["--ca", "1", "--no-gi"]);
+    master.expect_event("open", T);
+    // An allow-list that excludes loopback applies to the next connection.
+    valkey
+        .command(&[
+            "SET",
+            key,
+            &format!(r#"{{"port": {p2}, "allow": ["10.0.0.0/8"]}}"#),
+        ])
+        .expect("SET");
+    valkey.command(&["PUBLISH", key, key]).expect("PUBLISH");
+    until("the new connection refused", || {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", p2)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 4];
+        matches!(s.read(&mut buf), Ok(0))
+    });
+}
