@@ -369,3 +369,109 @@ fn managed_settings_rebind_the_listener_and_an_invalid_one_is_refused() {
         matches!(s.read(&mut buf), Ok(0))
     });
 }
+
+fn floats(n: u32) -> Vec<(u32, Element)> {
+    (1..=n)
+        .map(|i| {
+            (
+                i,
+                Element::M_ME_NC_1 {
+                    value: i as f32,
+                    quality: Quality::GOOD,
+                },
+            )
+        })
+        .collect()
+}
+
+async fn interrogate(
+    conn: &mut alp_connex::iec104::driver::Connection,
+) -> Result<(), alp_connex::iec104::link::SendError> {
+    let gi = Asdu::single(
+        Cot::new(Cause::ACTIVATION),
+        CA,
+        0,
+        Element::C_IC_NA_1 {
+            qualifier: alp_connex::iec104::elements::Qoi::STATION,
+        },
+    );
+    conn.send(gi.to_bytes().expect("encodes")).await
+}
+
+async fn started(port: u16) -> alp_connex::iec104::driver::Connection {
+    use alp_connex::iec104::link::Event;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut conn = alp_connex::iec104::driver::connect(addr, Default::default())
+        .await
+        .expect("connects");
+    loop {
+        match tokio::time::timeout(T, conn.recv()).await.expect("in time") {
+            Some(Event::DataTransferStarted) => return conn,
+            Some(Event::Closed(r)) => panic!("closed: {r:?}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_100000_point_interrogation_completes_and_a_master_dropped_mid_way_harms_no_other() {
+    use alp_connex::iec104::link::Event;
+    let valkey = ValkeyGuard::start();
+    write_points(&valkey, &floats(100_000), Cause::SPONTANEOUS);
+    let server = Server::start(&valkey, &[]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        // A master that asks for everything and drops the link after 100 ASDUs.
+        let mut quitter = started(server.port).await;
+        interrogate(&mut quitter).await.expect("GI sent");
+        for _ in 0..100 {
+            match tokio::time::timeout(T, quitter.recv())
+                .await
+                .expect("in time")
+            {
+                Some(Event::Asdu(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        drop(quitter);
+        // Another master gets the whole interrogation, never cut short.
+        let mut conn = started(server.port).await;
+        interrogate(&mut conn).await.expect("GI sent");
+        let mut objects = 0usize;
+        let mut next_ioa = 1u32;
+        loop {
+            let raw = match tokio::time::timeout(T, conn.recv()).await.expect("in time") {
+                Some(Event::Asdu(raw)) => raw,
+                other => panic!("{other:?}"),
+            };
+            let a = Asdu::decode(&raw).expect("decodes");
+            if a.type_id == TypeId::C_IC_NA_1 {
+                if a.cot.cause == Cause::ACTIVATION_TERMINATION {
+                    break;
+                }
+                continue;
+            }
+            assert_eq!(a.cot.cause, Cause::INTERROGATED);
+            for o in &a.objects {
+                assert_eq!(o.ioa, next_ioa, "ascending IOA, none missing");
+                next_ioa += 1;
+            }
+            objects += a.objects.len();
+        }
+        assert_eq!(objects, 100_000);
+    });
+    // The server still serves: a c104 master gets a spontaneous update.
+    let mut master = c104_master(server.port, &["--ca", "1", "--no-gi"]);
+    master.expect_event("open", T);
+    let new = Element::M_ME_NC_1 {
+        value: 0.5,
+        quality: Quality::GOOD,
+    };
+    write_points(&valkey, &[(7, new.clone())], Cause::SPONTANEOUS);
+    let p = master.expect_line(|v| v["event"] == "point" && v["ioa"] == 7, T);
+    assert_same_point(&p, &summary(7, &new));
+}
