@@ -475,3 +475,42 @@ fn a_100000_point_interrogation_completes_and_a_master_dropped_mid_way_harms_no_
     let p = master.expect_line(|v| v["event"] == "point" && v["ioa"] == 7, T);
     assert_same_point(&p, &summary(7, &new));
 }
+
+#[test]
+fn a_master_sending_garbage_loses_only_its_own_connection() {
+    use std::io::Write;
+    let valkey = ValkeyGuard::start();
+    write_points(&valkey, &floats(10), Cause::SPONTANEOUS);
+    let server = Server::start(&valkey, &[]);
+    let mut good = c104_master(server.port, &["--ca", "1", "--no-gi"]);
+    good.expect_event("open", T);
+    let mut bad = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    bad.set_read_timeout(Some(T)).expect("timeout");
+    // STARTDT act, then bytes that are no APDU: the link is closed at once.
+    bad.write_all(&[0x68, 4, 0x07, 0, 0, 0]).expect("STARTDT");
+    let mut con = [0u8; 6];
+    bad.read_exact(&mut con).expect("STARTDT con");
+    assert_eq!(con, [0x68, 4, 0x0B, 0, 0, 0]);
+    bad.write_all(&[0x42, 0x42, 0x42, 0x42]).expect("garbage");
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        bad.read(&mut buf).expect("EOF, not a timeout"),
+        0,
+        "the garbage sender is closed"
+    );
+    // The other master and the image are untouched.
+    let new = Element::M_ME_NC_1 {
+        value: 9.0,
+        quality: Quality::GOOD,
+    };
+    write_points(&valkey, &[(3, new.clone())], Cause::SPONTANEOUS);
+    let p = good.expect_line(|v| v["event"] == "point" && v["ioa"] == 3, T);
+    assert_same_point(&p, &summary(3, &new));
+    good.send(&json!({"op": "gi", "ca": CA}));
+    let lines = good.lines_until(|v| v["event"] == "gi_done", T);
+    let n = lines
+        .iter()
+        .filter(|v| v["event"] == "point" && v["cot"] == 20)
+        .count();
+    assert_eq!(n, 10);
+}
