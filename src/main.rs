@@ -66,19 +66,10 @@ fn iec104_inbound(args: &InboundArgs) -> ExitCode {
     for warning in settings.warnings() {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(alp_connex::inbound::run(layers, settings, log));
-    ExitCode::SUCCESS
+    run_role(async move {
+        alp_connex::inbound::run(layers, settings, log).await;
+        Ok::<(), std::convert::Infallible>(())
+    })
 }
 
 /// `iec104-server`: the controlled station serving the process image.
@@ -103,6 +94,12 @@ fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let log = init_logging(settings.log_level);
+    run_role(alp_connex::server::run(layers, settings, log))
+}
+
+/// Runs a role on the tokio runtime every role uses (two workers): exit 0
+/// when it ends normally, 1 when it cannot start or fails.
+fn run_role<E>(role: impl std::future::Future<Output = Result<(), E>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -114,7 +111,7 @@ fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(alp_connex::server::run(layers, settings, log)) {
+    match runtime.block_on(role) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
     }
