@@ -57,17 +57,10 @@ pub enum InboundSection {
     ConfigGen,
 }
 
-/// The `client` section.
-#[derive(Debug, Clone, PartialEq, Args, Serialize)]
-pub struct ClientArgs {
-    /// Remote IEC 104 server host [default: 127.0.0.1].
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// Remote IEC 104 server port [default: 2404].
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<u64>,
+/// The IEC 104 protocol parameters of a role's section (`client`,
+/// `server`): the same options with the same defaults in every role.
+#[derive(Debug, Clone, PartialEq, Default, Args, Serialize)]
+pub struct ProtocolArgs {
     /// Connection establishment timeout, seconds [default: 30].
     #[arg(long, value_name = "SECONDS")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +85,23 @@ pub struct ClientArgs {
     #[arg(short = 'w')]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub w: Option<u64>,
+}
+
+/// The `client` section.
+#[derive(Debug, Clone, PartialEq, Args, Serialize)]
+pub struct ClientArgs {
+    /// Remote IEC 104 server host [default: 127.0.0.1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Remote IEC 104 server port [default: 2404].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u64>,
+    /// The protocol parameters.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub protocol: ProtocolArgs,
     /// `redis` may follow.
     #[command(subcommand)]
     #[serde(skip)]

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use super::cli::{CliLayer, RedisArgs};
+use super::cli::{CliLayer, ProtocolArgs, RedisArgs};
 use super::common::LogLevel;
 use super::server_settings::Iec104ServerSettings;
 use super::{ConfigError, Layers, read_layers};
@@ -70,30 +70,10 @@ pub struct ServerArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u64>,
-    /// Connection establishment timeout, seconds [default: 30].
-    #[arg(long, value_name = "SECONDS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub t0: Option<u64>,
-    /// Send or test APDU timeout, seconds [default: 15].
-    #[arg(long, value_name = "SECONDS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub t1: Option<u64>,
-    /// Acknowledge timeout when there is no data, seconds [default: 10].
-    #[arg(long, value_name = "SECONDS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub t2: Option<u64>,
-    /// Test frame timeout on a long idle link, seconds [default: 20].
-    #[arg(long, value_name = "SECONDS")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub t3: Option<u64>,
-    /// Maximum unacknowledged I-frames (send window) [default: 12].
-    #[arg(short = 'k')]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub k: Option<u64>,
-    /// Acknowledge after receiving w I-frames [default: 8].
-    #[arg(short = 'w')]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub w: Option<u64>,
+    /// The protocol parameters.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub protocol: ProtocolArgs,
     /// Masters connected at the same time [default: 5].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -49,7 +49,14 @@ fn the_documented_server_line_parses_to_the_expected_struct() {
     let s = a.server().unwrap();
     assert_eq!(s.bind.as_deref(), Some("0.0.0.0"));
     assert_eq!(
-        (s.port, s.t0, s.t1, s.k, s.w, s.max_connections),
+        (
+            s.port,
+            s.protocol.t0,
+            s.protocol.t1,
+            s.protocol.k,
+            s.protocol.w,
+            s.max_connections
+        ),
         (Some(2404), None, Some(15), Some(12), Some(8), Some(5))
     );
     assert_eq!(s.allow, ["10.0.0.0/8"]);

@@ -39,7 +39,13 @@ fn the_documented_command_line_parses_to_the_expected_struct() {
     let c = a.client().unwrap();
     assert_eq!(c.host.as_deref(), Some("10.0.0.5"));
     assert_eq!(
-        (c.port, c.t0, c.t1, c.k, c.w),
+        (
+            c.port,
+            c.protocol.t0,
+            c.protocol.t1,
+            c.protocol.k,
+            c.protocol.w
+        ),
         (Some(2404), None, Some(15), Some(12), Some(8))
     );
     let r = a.redis().unwrap();
