@@ -88,6 +88,12 @@ pub struct ServerArgs {
     #[arg(long = "common-address", value_name = "CA", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub common_addresses: Vec<u64>,
+    /// Points of an interrogation group, GROUP:CASDU:FIRST[-LAST] (CASDU
+    /// `*` for every one), e.g. 1:100:1000-1999; repeat or separate with
+    /// commas [default: none].
+    #[arg(long = "group", value_name = "G:CA:IOA-IOA", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     /// Length of the update queue of each master [default: 10000].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,7 @@ use super::common::{
 };
 use super::error::ConfigError;
 use crate::iec104::params::Params;
+use crate::station::{GroupRange, Groups};
 
 /// Simultaneous masters.
 pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=1000;
@@ -138,6 +139,8 @@ pub struct ServerSettings {
     pub allow: Vec<IpNetwork>,
     /// Common addresses served; empty means every one in the image.
     pub common_addresses: Vec<u16>,
+    /// The points of each interrogation group.
+    pub groups: Groups,
     /// Length of the update queue of each master.
     pub queue: u32,
 }
@@ -181,6 +184,7 @@ pub struct RawServer {
     pub max_connections: u64,
     pub allow: Vec<String>,
     pub common_addresses: Vec<u64>,
+    pub groups: Vec<String>,
     pub queue: u64,
 }
 
@@ -199,6 +203,7 @@ impl Default for RawServer {
             max_connections: DEFAULT_MAX_CONNECTIONS.into(),
             allow: Vec::new(),
             common_addresses: Vec::new(),
+            groups: Vec::new(),
             queue: DEFAULT_QUEUE.into(),
         }
     }
@@ -231,6 +236,14 @@ impl RawServerSettings {
             let setting = format!("server.common_addresses[{i}]");
             common_addresses.push(ranged(&setting, ca, &SERVED_COMMON_ADDRESS_RANGE, "")?);
         }
+        let mut groups = Vec::with_capacity(s.groups.len());
+        for text in &s.groups {
+            let range: GroupRange =
+                text.parse().map_err(|e: crate::station::GroupRangeError| {
+                    ConfigError::invalid("server.groups", format!("{text:?}"), e.to_string())
+                })?;
+            groups.push(range);
+        }
         let server = ServerSettings {
             bind,
             port: ranged("server.port", s.port, &PORT_RANGE, "")?,
@@ -251,6 +264,7 @@ impl RawServerSettings {
             )?,
             allow,
             common_addresses,
+            groups: Groups::new(groups),
             queue: ranged("server.queue", s.queue, &QUEUE_RANGE, "")?,
         };
         Ok(Iec104ServerSettings {
@@ -300,7 +314,7 @@ impl Iec104ServerSettings {
 
 /// The keys of the managed configuration (`connectors:{ID}:config`) of the
 /// server role and the settings they set.
-pub const SERVER_MANAGED_KEYS: [(&str, &str); 12] = [
+pub const SERVER_MANAGED_KEYS: [(&str, &str); 13] = [
     ("bind", "server.bind"),
     ("port", "server.port"),
     ("log_level", "log_level"),
@@ -313,6 +327,7 @@ pub const SERVER_MANAGED_KEYS: [(&str, &str); 12] = [
     ("max_connections", "server.max_connections"),
     ("allow", "server.allow"),
     ("common_addresses", "server.common_addresses"),
+    ("groups", "server.groups"),
 ];
 
 impl RoleSettings for Iec104ServerSettings {
@@ -375,6 +390,10 @@ pub fn server_setting_docs() -> Vec<SettingDoc> {
                 "Common addresses served, each {}; empty = every common address in the image.",
                 r(&SERVED_COMMON_ADDRESS_RANGE)
             ),
+        ),
+        doc(
+            "server.groups",
+            "Points of the interrogation groups 1..16 (QOI 21..36), each \"GROUP:CASDU:FIRST[-LAST]\" with CASDU * for every one (\"1:100:1000-1999\", \"2:*:5000\"); a point may be in several; empty = groups answer without points.",
         ),
         doc(
             "server.queue",

@@ -164,6 +164,60 @@ fn each_server_layer_overrides_the_one_below() {
 }
 
 #[test]
+fn interrogation_groups_come_from_the_command_line_file_and_environment() {
+    jail(|jail| {
+        let s = args(&["--id", "a", "server", "--group", "1:100:1000-1999,2:*:5"])
+            .load()
+            .unwrap();
+        let texts: Vec<String> = s
+            .server
+            .groups
+            .ranges()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(texts, ["1:100:1000-1999", "2:*:5"]);
+        assert!(s.server.groups.contains(1, 100, 1500) && !s.server.groups.contains(1, 101, 1500));
+        jail.create_file("s.toml", "id = \"f\"\n[server]\ngroups = [\"16:7:0-9\"]\n")?;
+        jail.set_env("ALP_CONNEX_CONFIG", "s.toml");
+        let s = args(&[]).load().unwrap();
+        assert!(s.server.groups.contains(16, 7, 9));
+        jail.set_env("ALP_CONNEX_SERVER__GROUPS", r#"["3:*:1-2"]"#);
+        let s = args(&[]).load().unwrap();
+        assert!(s.server.groups.contains(3, 1, 2) && !s.server.groups.contains(16, 7, 9));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_group_is_refused_naming_server_groups_the_value_and_the_form() {
+    for (bad, allowed) in [
+        ("17:1:1", "the group must be in 1..=16"),
+        (
+            "1:65535:1",
+            "the common address must be in 0..=65534, or * for every one",
+        ),
+        (
+            "1:1:9-8",
+            "the IOAs must be in 0..=16777215, the last not below the first",
+        ),
+        (
+            "1-100",
+            "must be GROUP:CASDU:FIRST[-LAST], e.g. 1:100:1000-1999 or 2:*:5000",
+        ),
+    ] {
+        jail(|_| {
+            let err = load_err(&args(&["--id", "a", "server", "--group", bad]));
+            assert_eq!(
+                err.to_string(),
+                format!("server.groups = {bad:?}: {allowed}")
+            );
+            Ok(())
+        });
+    }
+}
+
+#[test]
 fn a_server_port_of_70000_is_refused_naming_server_port() {
     jail(|_| {
         let err = load_err(&args(&["--id", "a", "server", "--port", "70000"]));
@@ -375,7 +429,8 @@ mod managed {
             .with_managed(
                 r#"{"bind": "::", "port": 2405, "log_level": "warning", "t0": 20, "t1": 20,
                     "t2": 12, "t3": 40, "k": 20, "w": 10, "max_connections": 7,
-                    "allow": ["192.0.2.0/24", "2001:db8::1"], "common_addresses": [3, 4]}"#,
+                    "allow": ["192.0.2.0/24", "2001:db8::1"], "common_addresses": [3, 4],
+                    "groups": ["2:3:10-20"]}"#,
             )
             .unwrap();
         assert_eq!((s.server.bind, s.server.port), (ip("::"), 2405));
@@ -397,6 +452,7 @@ mod managed {
             [net("192.0.2.0/24"), net("2001:db8::1/128")]
         );
         assert_eq!(s.server.common_addresses, [3, 4]);
+        assert!(s.server.groups.contains(2, 3, 15));
         // Untouched settings keep their start-up values.
         assert_eq!(s.redis.host, "valkey");
         assert_eq!(s.server.queue, 10_000);
@@ -422,6 +478,10 @@ mod managed {
             (
                 r#"{"allow": "10.0.0.0/8"}"#,
                 "server.allow = \"10.0.0.0/8\": must be a list [..]",
+            ),
+            (
+                r#"{"groups": ["0:1:1"]}"#,
+                "server.groups = \"0:1:1\": the group must be in 1..=16",
             ),
             (
                 r#"{"common_addresses": [65535]}"#,

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::{Problems, StreamId, stream_info};
 use crate::contract::DataPoint;
 use crate::iec104::types::Element;
-use crate::station::{PointSource, ReadResult};
+use crate::station::{Groups, PointSource, ReadResult};
 use crate::store::StoreError;
 
 /// The key pattern of the process image.
@@ -28,42 +28,61 @@ pub type Points = BTreeMap<u16, BTreeMap<u32, Element>>;
 /// last reported in, by common address and IOA, behind a lock (the
 /// follower writes while masters read).
 ///
-/// With a restriction, only the listed common addresses are served (each
-/// is known to the station even without points) and points of other
-/// addresses are ignored; without one, every address that has a point is
-/// served.
+/// It holds the points of every common address; what it serves is a view
+/// that can change while it runs ([`ValkeyImage::set_restriction`],
+/// [`ValkeyImage::set_groups`]): with a restriction, only the listed
+/// common addresses are served (each is known to the station even without
+/// points) and the others are unknown to masters; without one, every
+/// address that has a point is served.
 #[derive(Debug, Default)]
 pub struct ValkeyImage {
     stations: RwLock<Points>,
+    view: RwLock<View>,
+}
+
+/// What is served of the image.
+#[derive(Debug, Default)]
+struct View {
     restrict: Option<BTreeSet<u16>>,
+    groups: Groups,
 }
 
 impl ValkeyImage {
     /// An empty image, serving only `restrict` when given.
     pub fn new(restrict: Option<&[u16]>) -> Self {
-        let restrict: Option<BTreeSet<u16>> = restrict.map(|cas| cas.iter().copied().collect());
-        let stations = restrict
-            .iter()
-            .flatten()
-            .map(|&ca| (ca, BTreeMap::new()))
-            .collect();
-        Self {
-            stations: RwLock::new(stations),
-            restrict,
-        }
+        let image = Self::default();
+        image.set_restriction(restrict);
+        image
     }
 
-    /// Whether points of common address `ca` belong in this image.
+    /// Serves only the common addresses `restrict` from now on (every one
+    /// in the image for `None`); the points are kept either way.
+    pub fn set_restriction(&self, restrict: Option<&[u16]>) {
+        self.view
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .restrict = restrict.map(|cas| cas.iter().copied().collect());
+    }
+
+    /// Assigns the interrogation groups from now on.
+    pub fn set_groups(&self, groups: Groups) {
+        self.view
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .groups = groups;
+    }
+
+    /// Whether common address `ca` is served.
     pub fn serves(&self, ca: u16) -> bool {
-        self.restrict.as_ref().is_none_or(|r| r.contains(&ca))
+        self.view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .serves(ca)
     }
 
-    /// Sets a point from its data point; returns its element, or `None`
-    /// when its common address is not served.
+    /// Sets a point from its data point; returns its element when its
+    /// common address is served (to be sent to masters), `None` otherwise.
     pub fn apply(&self, point: &DataPoint) -> Option<Element> {
-        if !self.serves(point.casdu) {
-            return None;
-        }
         let element = point.to_element();
         self.stations
             .write()
@@ -71,61 +90,96 @@ impl ValkeyImage {
             .entry(point.casdu)
             .or_default()
             .insert(point.ioa, element.clone());
-        Some(element)
+        self.serves(point.casdu).then_some(element)
     }
 
-    /// Replaces every point (after a reload); the served addresses stay.
-    pub fn replace(&self, mut points: Points) {
-        points.retain(|ca, _| self.serves(*ca));
-        for &ca in self.restrict.iter().flatten() {
-            points.entry(ca).or_default();
-        }
+    /// Replaces every point (after a reload).
+    pub fn replace(&self, points: Points) {
         *self
             .stations
             .write()
             .unwrap_or_else(PoisonError::into_inner) = points;
     }
 
-    /// The number of points over every station.
+    /// The number of points served, over every station.
     pub fn len(&self) -> usize {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
         self.stations
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .map(BTreeMap::len)
+            .iter()
+            .filter(|(ca, _)| view.serves(**ca))
+            .map(|(_, p)| p.len())
             .sum()
     }
 
-    /// Whether no station has a point.
+    /// Whether no point is served.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The points of a served station in ascending IOA that `keep` accepts.
+    fn collect(&self, ca: u16, keep: impl Fn(&View, u32) -> bool) -> Option<Vec<(u32, Element)>> {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        if !view.serves(ca) {
+            return None;
+        }
+        let stations = self.stations.read().unwrap_or_else(PoisonError::into_inner);
+        match stations.get(&ca) {
+            Some(points) => Some(
+                points
+                    .iter()
+                    .filter(|(i, _)| keep(&view, **i))
+                    .map(|(i, e)| (*i, e.clone()))
+                    .collect(),
+            ),
+            None => view.restrict.is_some().then(Vec::new),
+        }
+    }
+}
+
+impl View {
+    fn serves(&self, ca: u16) -> bool {
+        self.restrict.as_ref().is_none_or(|r| r.contains(&ca))
     }
 }
 
 impl PointSource for ValkeyImage {
     fn stations(&self) -> Vec<u16> {
-        self.stations
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect()
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        match &view.restrict {
+            Some(cas) => cas.iter().copied().collect(),
+            None => self
+                .stations
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys()
+                .copied()
+                .collect(),
+        }
     }
 
     fn snapshot(&self, ca: u16) -> Option<Vec<(u32, Element)>> {
-        let stations = self.stations.read().unwrap_or_else(PoisonError::into_inner);
-        let points = stations.get(&ca)?;
-        Some(points.iter().map(|(i, e)| (*i, e.clone())).collect())
+        self.collect(ca, |_, _| true)
+    }
+
+    fn group_snapshot(&self, ca: u16, group: u8) -> Option<Vec<(u32, Element)>> {
+        self.collect(ca, |view, ioa| view.groups.contains(group, ca, ioa))
     }
 
     fn read(&self, ca: u16, ioa: u32) -> ReadResult {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        if !view.serves(ca) {
+            return ReadResult::UnknownStation;
+        }
         let stations = self.stations.read().unwrap_or_else(PoisonError::into_inner);
         match stations.get(&ca) {
-            None => ReadResult::UnknownStation,
             Some(points) => match points.get(&ioa) {
                 Some(e) => ReadResult::Point(e.clone()),
                 None => ReadResult::UnknownIoa,
             },
+            None if view.restrict.is_some() => ReadResult::UnknownIoa,
+            None => ReadResult::UnknownStation,
         }
     }
 }
@@ -143,7 +197,8 @@ pub struct Loaded {
     pub keys: u64,
     /// Points now in the image.
     pub points: u64,
-    /// Keys of common addresses not served.
+    /// Keys of common addresses not served (held, in case they are
+    /// served later).
     pub ignored: u64,
     /// Keys whose value is not a data point of that address.
     pub malformed: u64,
@@ -187,8 +242,12 @@ pub async fn load(
                     loaded.malformed += 1;
                     problems.report("name", &key, "not process:image:casdu:{CASDU}:ioa:{IOA}");
                 }
-                Some((ca, _)) if !image.serves(ca) => loaded.ignored += 1,
-                Some(address) => wanted.push((key, address)),
+                Some(address) => {
+                    if !image.serves(address.0) {
+                        loaded.ignored += 1;
+                    }
+                    wanted.push((key, address));
+                }
             }
         }
         if !wanted.is_empty() {
@@ -265,7 +324,80 @@ pub fn parse_image_key(key: &str) -> Option<(u16, u32)> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::contract::{Reception, points_from_asdu};
+    use crate::iec104::asdu::Asdu;
+    use crate::iec104::elements::Quality;
+    use crate::iec104::types::{Cause, Cot};
+
+    fn point(ca: u16, ioa: u32, value: f32) -> DataPoint {
+        let source: Arc<str> = "test".into();
+        let element = Element::M_ME_NC_1 {
+            value,
+            quality: Quality::GOOD,
+        };
+        let asdu = Asdu::single(Cot::new(Cause::SPONTANEOUS), ca, ioa, element);
+        let rx = Reception {
+            source: &source,
+            received: 0,
+            zone_offset_min: 0,
+        };
+        points_from_asdu(&asdu, rx).remove(0)
+    }
+
+    fn ioas(points: Option<Vec<(u32, Element)>>) -> Option<Vec<u32>> {
+        points.map(|p| p.into_iter().map(|(i, _)| i).collect())
+    }
+
+    #[test]
+    fn a_changed_restriction_serves_the_points_held_for_the_newly_listed_station() {
+        let image = ValkeyImage::new(Some(&[1]));
+        assert!(image.apply(&point(1, 10, 1.0)).is_some());
+        assert!(image.apply(&point(2, 20, 2.0)).is_none(), "not sent");
+        assert_eq!(image.stations(), [1]);
+        assert_eq!(image.snapshot(2), None);
+        assert_eq!(image.read(2, 20), ReadResult::UnknownStation);
+        assert_eq!(image.len(), 1);
+
+        image.set_restriction(Some(&[2, 3]));
+        assert_eq!(image.stations(), [2, 3]);
+        assert_eq!(ioas(image.snapshot(2)), Some(vec![20]), "held meanwhile");
+        assert_eq!(ioas(image.snapshot(3)), Some(vec![]), "listed, no points");
+        assert_eq!(image.snapshot(1), None);
+        assert_eq!(image.read(3, 1), ReadResult::UnknownIoa);
+        assert!(image.apply(&point(1, 11, 1.0)).is_none());
+        assert!(image.apply(&point(2, 21, 1.0)).is_some());
+
+        image.set_restriction(None);
+        assert_eq!(image.stations(), [1, 2]);
+        assert_eq!(ioas(image.snapshot(1)), Some(vec![10, 11]));
+        assert_eq!(image.snapshot(3), None, "unlisted and empty: unknown");
+        assert_eq!(image.read(3, 1), ReadResult::UnknownStation);
+        assert_eq!(image.len(), 4);
+    }
+
+    #[test]
+    fn a_group_snapshot_holds_the_points_of_its_ranges_in_ascending_ioa() {
+        let image = ValkeyImage::new(None);
+        for ioa in [5, 10, 15, 20, 25] {
+            image.apply(&point(1, ioa, 0.5));
+            image.apply(&point(2, ioa, 0.5));
+        }
+        assert_eq!(ioas(image.group_snapshot(1, 1)), Some(vec![]), "no ranges");
+        let ranges = ["1:1:10-20", "1:*:25", "2:2:0-9"];
+        image.set_groups(Groups::new(
+            ranges.iter().map(|t| t.parse().expect("range")),
+        ));
+        assert_eq!(ioas(image.group_snapshot(1, 1)), Some(vec![10, 15, 20, 25]));
+        assert_eq!(ioas(image.group_snapshot(2, 1)), Some(vec![25]));
+        assert_eq!(ioas(image.group_snapshot(2, 2)), Some(vec![5]));
+        assert_eq!(ioas(image.group_snapshot(1, 2)), Some(vec![]));
+        assert_eq!(image.group_snapshot(9, 1), None, "unknown station");
+        image.set_restriction(Some(&[2]));
+        assert_eq!(image.group_snapshot(1, 1), None, "no longer served");
+    }
 
     #[test]
     fn image_keys_parse_only_in_their_canonical_form() {

@@ -25,7 +25,9 @@
 //!   whole image and follows from there (masters get the missed values at
 //!   their next interrogation).
 //! - A common-address restriction hides every other address: its points
-//!   are neither held nor sent, and the station answers it as unknown.
+//!   are held (so that a changed restriction serves them at once) but
+//!   neither counted as served nor sent, and the station answers it as
+//!   unknown. Interrogation groups are IOA ranges of the settings.
 //! - JSON that is not a data point of its address (in a key or a stream
 //!   entry) is counted and skipped; the first of each kind is logged.
 

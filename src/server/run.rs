@@ -7,7 +7,8 @@
 //!  Valkey image + stream ─► ValkeyImage + follower ─► broadcast<Update> ─┐
 //!  listener ─► accept ─► allow-list? limit? ─► Station::serve_connection ◄┘ ─► master
 //!  status task: every second ─► SET connectors:{ID}:status EX 15
-//!  managed config watch ─► rebind / allow-list / limit / log level, live
+//!  managed config watch ─► rebind / allow-list (disconnects) / limit /
+//!                           common addresses / groups / log level, live
 //! ```
 
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tracing::{error, info, warn};
 
 use super::follow::{self, Following};
@@ -63,7 +64,8 @@ struct Status<'a> {
 /// What the accept loop and the status share.
 #[derive(Default)]
 struct Masters {
-    connected: Mutex<Vec<SocketAddr>>,
+    /// Each connected master, with the signal that ends its connection.
+    connected: Mutex<Vec<(SocketAddr, Arc<Notify>)>>,
     refused: std::sync::atomic::AtomicU64,
     listen: Mutex<Option<SocketAddr>>,
     config_error: Mutex<Option<String>>,
@@ -75,9 +77,11 @@ struct Masters {
 /// Managed settings (`connectors:{ID}:config`) apply live: a changed bind
 /// address, port or protocol parameters rebind the listener (masters already
 /// connected stay; a failed bind keeps the old listener and shows the error
-/// in the status); a changed allow-list or connection limit applies to the
-/// next connection; `log_level` at once. A change of `common_addresses`
-/// takes effect at the next start (logged). Invalid settings are refused,
+/// in the status); a changed allow-list disconnects the masters it no
+/// longer admits and applies to every next connection; the connection limit
+/// applies to the next connection; served common addresses and
+/// interrogation groups apply to the next request (and served addresses to
+/// the next update); `log_level` at once. Invalid settings are refused,
 /// logged once, and shown as `config_error`.
 pub async fn run(
     layers: Layers<Iec104ServerSettings>,
@@ -90,6 +94,7 @@ pub async fn run(
     let store_cfg = StoreConfig::from_settings(&settings.redis, &id);
     let restrict = (!s.common_addresses.is_empty()).then(|| s.common_addresses.clone());
     let image = Arc::new(ValkeyImage::new(restrict.as_deref()));
+    image.set_groups(s.groups.clone());
     let (updates, _) = broadcast::channel(usize::try_from(s.queue).unwrap_or(10_000).max(1));
     let shutdown = crate::shutdown::signal();
     tokio::pin!(shutdown);
@@ -160,9 +165,10 @@ pub async fn run(
                     drop(conn);
                     continue;
                 }
+                let kick = Arc::new(Notify::new());
                 let admitted = masters.connected.lock().map(|mut m| {
                     if m.len() < usize::from(s.max_connections) {
-                        m.push(peer);
+                        m.push((peer, Arc::clone(&kick)));
                         true
                     } else {
                         false
@@ -178,10 +184,16 @@ pub async fn run(
                 let masters = Arc::clone(&masters);
                 tokio::spawn(async move {
                     info!(%peer, "master connected");
-                    let ended = station.serve_connection(conn).await;
-                    info!(%peer, reason = %ended, "master disconnected");
+                    tokio::select! {
+                        ended = station.serve_connection(conn) => {
+                            info!(%peer, reason = %ended, "master disconnected");
+                        }
+                        () = kick.notified() => {
+                            warn!(%peer, "master disconnected: no longer in the allow-list");
+                        }
+                    }
                     if let Ok(mut m) = masters.connected.lock() {
-                        m.retain(|p| *p != peer);
+                        m.retain(|(p, _)| *p != peer);
                     }
                 });
             }
@@ -215,7 +227,16 @@ pub async fn run(
                 }
                 let n = &new.server;
                 if n.common_addresses != s.common_addresses {
-                    warn!("a change of common_addresses takes effect at the next start");
+                    let restrict = (!n.common_addresses.is_empty()).then_some(n.common_addresses.as_slice());
+                    image.set_restriction(restrict);
+                    info!(common_addresses = ?n.common_addresses, "managed configuration: served common addresses changed");
+                }
+                if n.groups != s.groups {
+                    image.set_groups(n.groups.clone());
+                    info!(groups = n.groups.ranges().len(), "managed configuration: interrogation groups changed");
+                }
+                if n.allow != s.allow {
+                    disconnect_disallowed(&masters, n);
                 }
                 if (n.bind, n.port, n.params) != (s.bind, s.port, s.params) {
                     let addr = SocketAddr::new(n.bind, n.port);
@@ -247,6 +268,16 @@ pub async fn run(
     Ok(())
 }
 
+/// Ends the connection of every master the settings `n` no longer allow.
+fn disconnect_disallowed(masters: &Masters, n: &crate::config::ServerSettings) {
+    if let Ok(m) = masters.connected.lock() {
+        for (peer, kick) in m.iter().filter(|(p, _)| !n.allows(p.ip())) {
+            info!(%peer, "managed configuration: disconnecting a master outside the new allow-list");
+            kick.notify_one();
+        }
+    }
+}
+
 fn set_error(masters: &Masters, e: Option<String>) {
     if let Ok(mut c) = masters.config_error.lock() {
         *c = e;
@@ -269,7 +300,7 @@ async fn status_loop(
         let connected: Vec<String> = masters
             .connected
             .lock()
-            .map(|m| m.iter().map(ToString::to_string).collect())
+            .map(|m| m.iter().map(|(p, _)| p.to_string()).collect())
             .unwrap_or_default();
         let status = Status {
             id: &id,

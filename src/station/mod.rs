@@ -46,6 +46,7 @@
 //! answer never overtakes a newer spontaneous value.
 
 mod answer;
+mod groups;
 mod image;
 mod request;
 
@@ -63,6 +64,7 @@ use crate::iec104::link::{CloseReason, Event, SendError};
 use crate::iec104::types::{Cot, Element, TypeId};
 
 use answer::Answer;
+pub use groups::{GROUPS, GroupRange, GroupRangeError, Groups};
 pub use image::MemoryImage;
 pub use request::Malformed;
 use request::{Action, Interrogation, Kind};

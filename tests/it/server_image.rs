@@ -169,10 +169,12 @@ async fn a_restriction_serves_only_the_listed_stations() {
     )
     .await;
     let (image, following, mut rx) = start(guard.port(), Some(&[1, 7])).await;
+    // Every point is held; two of them are of stations not served.
     assert_eq!(
         (following.loaded().points, following.loaded().ignored),
-        (1, 2)
+        (3, 2)
     );
+    assert_eq!(image.len(), 1, "one point served");
     assert_eq!(
         image.stations(),
         vec![1, 7],
@@ -182,7 +184,7 @@ async fn a_restriction_serves_only_the_listed_stations() {
     assert_eq!(image.snapshot(2), None);
     assert_eq!(image.read(3, 30), ReadResult::UnknownStation);
 
-    // Updates of other stations are neither held nor sent.
+    // Updates of other stations are held but not sent.
     write(
         guard.port(),
         vec![record(2, 21, float(2.5)), record(1, 11, float(1.5))],
@@ -197,6 +199,18 @@ async fn a_restriction_serves_only_the_listed_stations() {
     .await;
     assert_eq!(image.read(2, 21), ReadResult::UnknownStation);
     assert!(rx.try_recv().is_err(), "nothing else was sent");
+
+    // Served from now on: the held points, and its next updates.
+    image.set_restriction(Some(&[2]));
+    assert_eq!(image.stations(), vec![2]);
+    assert_eq!(
+        image.snapshot(2).map(|p| p.len()),
+        Some(2),
+        "20 from the load, 21 from the stream"
+    );
+    write(guard.port(), vec![record(2, 22, float(2.7))]).await;
+    let asdu = next_update(&mut rx).await;
+    assert_eq!((asdu.common_address, asdu.objects[0].ioa), (2, 22));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
