@@ -318,7 +318,8 @@ fn until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 #[test]
-fn managed_settings_rebind_the_listener_and_an_invalid_one_is_refused() {
+fn managed_settings_rebind_the_listener_a_new_allow_list_disconnects_and_invalid_ones_are_refused()
+{
     let valkey = ValkeyGuard::start();
     let server = Server::start(&valkey, &[]);
     let key = "connectors:srv:config";
@@ -368,6 +369,88 @@ fn managed_settings_rebind_the_listener_and_an_invalid_one_is_refused() {
         let mut buf = [0u8; 4];
         matches!(s.read(&mut buf), Ok(0))
     });
+    // ... and the master already connected from loopback is disconnected.
+    master.expect_event("closed", T);
+    until("no master in the status", || {
+        server_status(&valkey)["masters"] == json!([])
+    });
+}
+
+/// The IOAs of the points of a group interrogation answer, checking that
+/// each came with the group's cause, and whether the master's request
+/// ended well.
+fn group_answer(master: &mut crate::support::Peer, ca: u16, qoi: u8) -> (Vec<u64>, bool) {
+    master.send(&json!({"op": "gi", "ca": ca, "qoi": qoi}));
+    let lines = master.lines_until(|v| v["event"] == "result" && v["op"] == "gi", T);
+    let ioas = lines
+        .iter()
+        .filter(|v| v["event"] == "point")
+        .map(|v| {
+            assert_eq!(v["cot"], json!(qoi), "cause = QOI for groups: {v}");
+            v["ioa"].as_u64().expect("ioa")
+        })
+        .collect();
+    let ok = lines.last().is_some_and(|v| v["ok"] == json!(true));
+    (ioas, ok)
+}
+
+#[test]
+fn group_interrogation_answers_the_points_of_its_ranges_and_follows_managed_changes() {
+    let valkey = ValkeyGuard::start();
+    write_points(&valkey, &floats(30), Cause::SPONTANEOUS);
+    let server = Server::start(&valkey, &["--group", "1:1:10-14,2:*:20-21,1:1:30"]);
+    let mut master = c104_master(server.port, &["--ca", "1", "--no-gi"]);
+    master.expect_event("open", T);
+    let want: Vec<u64> = (10..=14).chain([30]).collect();
+    assert_eq!(group_answer(&mut master, CA, 21), (want, true), "group 1");
+    assert_eq!(
+        group_answer(&mut master, CA, 22),
+        (vec![20, 21], true),
+        "group 2"
+    );
+    assert_eq!(
+        group_answer(&mut master, CA, 36),
+        (vec![], true),
+        "group 16: empty"
+    );
+    // The station interrogation still answers everything.
+    master.send(&json!({"op": "gi", "ca": CA}));
+    let lines = master.lines_until(|v| v["event"] == "result" && v["op"] == "gi", T);
+    let all = lines
+        .iter()
+        .filter(|v| v["event"] == "point" && v["cot"] == 20);
+    assert_eq!(all.count(), 30);
+    // Groups and served addresses follow the managed configuration.
+    let key = "connectors:srv:config";
+    let set = |json: &str| {
+        valkey.command(&["SET", key, json]).expect("SET");
+        valkey.command(&["PUBLISH", key, key]).expect("PUBLISH");
+    };
+    set(r#"{"groups": ["1:1:1-2"]}"#);
+    until("the new group 1", || {
+        group_answer(&mut master, CA, 21) == (vec![1, 2], true)
+    });
+    set(r#"{"groups": ["1:1:1-2"], "common_addresses": [7]}"#);
+    until("common address 1 no longer served", || {
+        group_answer(&mut master, CA, 21) == (vec![], false)
+    });
+    let r = master
+        .history()
+        .iter()
+        .rev()
+        .find(|v| v["event"] == "response" && v["type"] == "C_IC_NA_1")
+        .cloned()
+        .expect("a confirmation");
+    assert_eq!(
+        (&r["cot"], &r["negative"]),
+        (&json!(46), &json!(true)),
+        "{r}"
+    );
+    set(r#"{"groups": ["1:1:1-2"], "common_addresses": [1]}"#);
+    until("served again, every point held meanwhile", || {
+        group_answer(&mut master, CA, 21) == (vec![1, 2], true)
+    });
+    assert_eq!(server_status(&valkey)["image_points"], json!(30));
 }
 
 fn floats(n: u32) -> Vec<(u32, Element)> {
