@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{PoisonError, RwLock};
 
 use fred::clients::Client;
-use fred::interfaces::KeysInterface;
+use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::Value;
+use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::{Problems, StreamId, stream_info};
@@ -210,7 +211,8 @@ pub struct Loaded {
 /// [`SCAN_COUNT`]), parsed as contract JSON. The image is replaced at the
 /// end, so that masters are answered from the previous one meanwhile. A
 /// key whose name or value is not a data point of its address is counted
-/// and skipped (the first of each kind logged). Standalone Valkey only.
+/// and skipped (the first of each kind logged). In a Valkey Cluster every
+/// primary is scanned and the values are read with pipelined GETs.
 pub async fn load(
     client: &Client,
     stream: &str,
@@ -227,67 +229,100 @@ pub async fn load(
     };
     let mut problems = Problems::new("image key");
     let mut points = Points::new();
-    let mut cursor = "0".to_owned();
-    loop {
-        let page: (String, Vec<String>) = client
-            .scan_page(cursor, IMAGE_PATTERN, Some(SCAN_COUNT), None)
-            .await
-            .map_err(|e| StoreError::command("SCAN", &e))?;
-        let (next, keys) = page;
-        let mut wanted = Vec::with_capacity(keys.len());
-        for key in keys {
+    let mut page = |keys: Vec<String>, values: Vec<Value>| {
+        for (key, value) in keys.into_iter().zip(values) {
             loaded.keys += 1;
-            match parse_image_key(&key) {
-                None => {
-                    loaded.malformed += 1;
-                    problems.report("name", &key, "not process:image:casdu:{CASDU}:ioa:{IOA}");
-                }
-                Some(address) => {
-                    if !image.serves(address.0) {
+            let Some((ca, ioa)) = parse_image_key(&key) else {
+                loaded.malformed += 1;
+                problems.report("name", &key, "not process:image:casdu:{CASDU}:ioa:{IOA}");
+                continue;
+            };
+            if value.is_null() {
+                continue; // deleted since the SCAN
+            }
+            let Some(json) = value.as_str() else {
+                loaded.malformed += 1;
+                problems.report("value", &key, "not text");
+                continue;
+            };
+            match DataPoint::from_json(&json) {
+                Ok(p) if p.casdu == ca && p.ioa == ioa => {
+                    if !image.serves(ca) {
                         loaded.ignored += 1;
                     }
-                    wanted.push((key, address));
+                    points.entry(ca).or_default().insert(ioa, p.to_element());
                 }
-            }
-        }
-        if !wanted.is_empty() {
-            let names: Vec<&str> = wanted.iter().map(|(k, _)| k.as_str()).collect();
-            let values: Vec<Value> = client
-                .mget(names)
-                .await
-                .map_err(|e| StoreError::command("MGET", &e))?;
-            for ((key, (ca, ioa)), value) in wanted.iter().zip(values) {
-                if value.is_null() {
-                    continue; // deleted since the SCAN
-                }
-                let Some(json) = value.as_str() else {
+                Ok(p) => {
                     loaded.malformed += 1;
-                    problems.report("value", key, "not text");
-                    continue;
-                };
-                match DataPoint::from_json(&json) {
-                    Ok(p) if p.casdu == *ca && p.ioa == *ioa => {
-                        points
-                            .entry(p.casdu)
-                            .or_default()
-                            .insert(p.ioa, p.to_element());
-                    }
-                    Ok(p) => {
-                        loaded.malformed += 1;
-                        let says = format!("the JSON is casdu {} ioa {}", p.casdu, p.ioa);
-                        problems.report("address", key, &says);
-                    }
-                    Err(e) => {
-                        loaded.malformed += 1;
-                        problems.report("json", key, &e.to_string());
-                    }
+                    let says = format!("the JSON is casdu {} ioa {}", p.casdu, p.ioa);
+                    problems.report("address", &key, &says);
+                }
+                Err(e) => {
+                    loaded.malformed += 1;
+                    problems.report("json", &key, &e.to_string());
                 }
             }
         }
-        if next == "0" {
-            break;
+    };
+    if client.is_clustered() {
+        // Every primary's keys (SCAN on each), then GETs pipelined in
+        // pages: MGET cannot span hash slots.
+        let mut keys =
+            std::pin::pin!(client.scan_cluster_buffered(IMAGE_PATTERN, Some(SCAN_COUNT), None));
+        let mut batch = Vec::with_capacity(SCAN_COUNT as usize);
+        loop {
+            let key = keys
+                .next()
+                .await
+                .transpose()
+                .map_err(|e| StoreError::command("SCAN", &e))?;
+            if let Some(key) = key.as_ref().and_then(|k| k.as_str().map(str::to_owned)) {
+                batch.push(key);
+            }
+            if batch.len() == SCAN_COUNT as usize || (key.is_none() && !batch.is_empty()) {
+                let pipe = client.pipeline();
+                for k in &batch {
+                    pipe.get::<(), _>(k.as_str())
+                        .await
+                        .map_err(|e| StoreError::command("GET", &e))?;
+                }
+                // A key of another type answers WRONGTYPE: counted as not
+                // text; any other error fails the load (retried).
+                let mut values = Vec::with_capacity(batch.len());
+                for r in pipe.try_all::<Value>().await {
+                    match r {
+                        Ok(v) => values.push(v),
+                        Err(e) if e.details().starts_with("WRONGTYPE") => {
+                            values.push(Value::Array(Vec::new()));
+                        }
+                        Err(e) => return Err(StoreError::command("GET", &e)),
+                    }
+                }
+                page(std::mem::take(&mut batch), values);
+            }
+            if key.is_none() {
+                break;
+            }
         }
-        cursor = next;
+    } else {
+        let mut cursor = "0".to_owned();
+        loop {
+            let (next, keys): (String, Vec<String>) = client
+                .scan_page(cursor, IMAGE_PATTERN, Some(SCAN_COUNT), None)
+                .await
+                .map_err(|e| StoreError::command("SCAN", &e))?;
+            if !keys.is_empty() {
+                let values: Vec<Value> = client
+                    .mget(keys.clone())
+                    .await
+                    .map_err(|e| StoreError::command("MGET", &e))?;
+                page(keys, values);
+            }
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
     }
     loaded.points = points.values().map(|p| p.len() as u64).sum();
     image.replace(points);

@@ -1,7 +1,7 @@
 //! The `iec104-server` role's process image (`alp_connex::server`) against
 //! a real `valkey-server`: the load across stations, the common-address
 //! restriction, spontaneous updates from the stream, malformed JSON, a
-//! Valkey restart and trimmed entries.
+//! Valkey restart, trimmed entries, and a Valkey Cluster.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use alp_connex::station::{PointSource, ReadResult, Update};
 use alp_connex::store::{Mode, PointRecord, StoreConfig, Writer};
 use tokio::sync::broadcast;
 
-use crate::support::ValkeyGuard;
+use crate::support::{ValkeyClusterGuard, ValkeyGuard};
 
 const STREAM: &str = "process:updates";
 const T: Duration = Duration::from_secs(10);
@@ -432,4 +432,47 @@ async fn every_kind_of_point_comes_back_from_valkey_as_its_element() {
         .map(|(_, e)| e)
         .collect();
     assert_eq!(snapshot, elements);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_of_a_valkey_cluster_loads_from_every_node_and_follows_the_stream() {
+    let cluster = ValkeyClusterGuard::start(3);
+    let cluster_cfg = StoreConfig {
+        mode: Mode::Cluster,
+        ..cfg(cluster.seed_port())
+    };
+    let writer = Writer::spawn(cluster_cfg.clone());
+    let points: Vec<PointRecord> = (1..=3u16)
+        .flat_map(|ca| (0..1000u32).map(move |ioa| record(ca, ioa, float(ioa as f32))))
+        .collect();
+    writer.submit(points);
+    writer.flush(T).await.expect("written");
+    for node in cluster.nodes() {
+        let keys: u64 = node
+            .command(&["DBSIZE"])
+            .expect("DBSIZE")
+            .parse()
+            .expect("a count");
+        assert!(keys > 100, "the image is spread over every node: {keys}");
+    }
+
+    let image = Arc::new(ValkeyImage::new(None));
+    let (tx, mut rx) = broadcast::channel(1024);
+    let following = server::start(&cluster_cfg, Arc::clone(&image), tx)
+        .await
+        .expect("started");
+    assert_eq!(following.loaded().points, 3000);
+    assert_eq!(following.loaded().malformed, 0);
+    assert_eq!(image.stations(), vec![1, 2, 3]);
+    for ca in 1..=3 {
+        let ioas = ioas(image.snapshot(ca));
+        assert_eq!(ioas, (0..1000).collect::<Vec<u32>>(), "station {ca}");
+    }
+
+    writer.submit(vec![record(2, 5000, float(0.25))]);
+    writer.flush(T).await.expect("written");
+    let asdu = next_update(&mut rx).await;
+    assert_eq!((asdu.common_address, asdu.objects[0].ioa), (2, 5000));
+    assert_eq!(image.read(2, 5000), ReadResult::Point(float(0.25)));
+    writer.shutdown(T).await;
 }
