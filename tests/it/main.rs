@@ -10,6 +10,7 @@ mod peer_selftest;
 mod schema;
 mod server;
 mod server_image;
+mod server_masters;
 mod sim;
 mod station;
 mod store;

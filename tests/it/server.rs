@@ -19,13 +19,13 @@ use crate::interop::{CA, T, assert_same_point, is_counter, station_points, summa
 use crate::support::{ValkeyGuard, c104_master, free_port};
 
 /// The server binary; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Server {
-    fn start(valkey: &ValkeyGuard, extra: &[&str]) -> Server {
+    pub(crate) fn start(valkey: &ValkeyGuard, extra: &[&str]) -> Server {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
         cmd.args([
@@ -61,7 +61,7 @@ impl Drop for Server {
     }
 }
 
-fn write_points(valkey: &ValkeyGuard, points: &[(u32, Element)], cause: Cause) {
+pub(crate) fn write_points(valkey: &ValkeyGuard, points: &[(u32, Element)], cause: Cause) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -301,7 +301,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn server_status(valkey: &ValkeyGuard) -> serde_json::Value {
+pub(crate) fn server_status(valkey: &ValkeyGuard) -> serde_json::Value {
     valkey
         .command(&["GET", "connectors:srv:status"])
         .ok()
@@ -309,7 +309,7 @@ fn server_status(valkey: &ValkeyGuard) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-fn until(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + T;
     while !f() {
         assert!(Instant::now() < deadline, "{what}: not within {T:?}");
@@ -453,7 +453,7 @@ fn group_interrogation_answers_the_points_of_its_ranges_and_follows_managed_chan
     assert_eq!(server_status(&valkey)["image_points"], json!(30));
 }
 
-fn floats(n: u32) -> Vec<(u32, Element)> {
+pub(crate) fn floats(n: u32) -> Vec<(u32, Element)> {
     (1..=n)
         .map(|i| {
             (
@@ -467,7 +467,7 @@ fn floats(n: u32) -> Vec<(u32, Element)> {
         .collect()
 }
 
-async fn interrogate(
+pub(crate) async fn interrogate(
     conn: &mut alp_connex::iec104::driver::Connection,
 ) -> Result<(), alp_connex::iec104::link::SendError> {
     let gi = Asdu::single(
@@ -481,7 +481,7 @@ async fn interrogate(
     conn.send(gi.to_bytes().expect("encodes")).await
 }
 
-async fn started(port: u16) -> alp_connex::iec104::driver::Connection {
+pub(crate) async fn started(port: u16) -> alp_connex::iec104::driver::Connection {
     use alp_connex::iec104::link::Event;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut conn = alp_connex::iec104::driver::connect(addr, Default::default())
