@@ -11,6 +11,7 @@ mod schema;
 mod server;
 mod server_image;
 mod server_masters;
+mod server_services;
 mod sim;
 mod station;
 mod store;
