@@ -392,3 +392,60 @@ fn a_master_killed_mid_interrogation_harms_no_other_that_keeps_receiving() {
     );
     assert_never_closed(&mut b, "B");
 }
+
+#[test]
+fn a_master_that_falls_behind_loses_updates_that_are_counted_in_the_status() {
+    use alp_connex::iec104::link::Event;
+    let valkey = ValkeyGuard::start();
+    write_points(&valkey, &floats(1), Cause::SPONTANEOUS);
+    let server = Server::start(&valkey, &["--queue", "16"]);
+    // Between the `block_on`s below the master's engine does not run at
+    // all: it reads nothing, the server's k window fills and its queue of
+    // 16 overflows.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut slow = rt.block_on(started(server.port));
+    let total = 1000u32;
+    let float = |value: f32| Element::M_ME_NC_1 {
+        value,
+        quality: Quality::GOOD,
+    };
+    let burst: Vec<(u32, Element)> = (1..=total).map(|i| (i, float(i as f32))).collect();
+    write_points(&valkey, &burst, Cause::SPONTANEOUS);
+    until("updates counted as lagged", || {
+        server_status(&valkey)["lagged_updates"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    });
+    // A marker after the burst; then the master catches up.
+    let marker = 5000;
+    write_points(&valkey, &[(marker, float(-1.0))], Cause::SPONTANEOUS);
+    let received = rt.block_on(async {
+        let mut received = 0u64;
+        let mut last = 0u32;
+        loop {
+            let raw = match tokio::time::timeout(T, slow.recv()).await.expect("in time") {
+                Some(Event::Asdu(raw)) => raw,
+                Some(Event::Closed(r)) => panic!("closed: {r:?}"),
+                Some(_) => continue,
+                None => panic!("ended"),
+            };
+            let a = Asdu::decode(&raw).expect("decodes");
+            assert_eq!(a.cot.cause, Cause::SPONTANEOUS);
+            let ioa = a.objects[0].ioa;
+            if ioa == marker {
+                return received;
+            }
+            assert!(ioa > last, "in order, none twice: {ioa} after {last}");
+            last = ioa;
+            received += 1;
+        }
+    });
+    assert!(received < u64::from(total), "the master fell behind");
+    // Every update was either delivered or counted.
+    until("the status counts every update not delivered", || {
+        server_status(&valkey)["lagged_updates"] == json!(u64::from(total) - received)
+    });
+}
