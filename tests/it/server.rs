@@ -62,6 +62,16 @@ impl Drop for Server {
 }
 
 pub(crate) fn write_points(valkey: &ValkeyGuard, points: &[(u32, Element)], cause: Cause) {
+    write_points_at(valkey, CA, points, cause);
+}
+
+/// [`write_points`] for common address `ca`.
+pub(crate) fn write_points_at(
+    valkey: &ValkeyGuard,
+    ca: u16,
+    points: &[(u32, Element)],
+    cause: Cause,
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -82,7 +92,7 @@ pub(crate) fn write_points(valkey: &ValkeyGuard, points: &[(u32, Element)], caus
         let records = points
             .iter()
             .flat_map(|(ioa, e)| {
-                let a = Asdu::single(Cot::new(cause), CA, *ioa, e.clone());
+                let a = Asdu::single(Cot::new(cause), ca, *ioa, e.clone());
                 points_from_asdu(
                     &a,
                     Reception {
@@ -525,6 +535,7 @@ fn a_100000_point_interrogation_completes_and_a_master_dropped_mid_way_harms_no_
         let mut conn = started(server.port).await;
         interrogate(&mut conn).await.expect("GI sent");
         let mut objects = 0usize;
+        let mut asdus = 0usize;
         let mut next_ioa = 1u32;
         loop {
             let raw = match tokio::time::timeout(T, conn.recv()).await.expect("in time") {
@@ -539,13 +550,17 @@ fn a_100000_point_interrogation_completes_and_a_master_dropped_mid_way_harms_no_
                 continue;
             }
             assert_eq!(a.cot.cause, Cause::INTERROGATED);
+            assert!(a.sequence, "contiguous floats go as SQ=1");
             for o in &a.objects {
                 assert_eq!(o.ioa, next_ioa, "ascending IOA, none missing");
                 next_ioa += 1;
             }
             objects += a.objects.len();
+            asdus += 1;
         }
         assert_eq!(objects, 100_000);
+        // SQ=1 M_ME_NC_1: (249 - 6 header - 3 IOA) / 5 = 48 per ASDU.
+        assert_eq!(asdus, 100_000usize.div_ceil(48), "as few ASDUs as fit");
     });
     // The server still serves: a c104 master gets a spontaneous update.
     let mut master = c104_master(server.port, &["--ca", "1", "--no-gi"]);
@@ -596,4 +611,45 @@ fn a_master_sending_garbage_loses_only_its_own_connection() {
         .filter(|v| v["event"] == "point" && v["cot"] == 20)
         .count();
     assert_eq!(n, 10);
+}
+
+#[test]
+fn a_broadcast_interrogation_is_answered_by_every_served_station_with_its_own_address() {
+    let valkey = ValkeyGuard::start();
+    write_points_at(&valkey, 1, &floats(5), Cause::SPONTANEOUS);
+    write_points_at(&valkey, 2, &floats(3), Cause::SPONTANEOUS);
+    write_points_at(&valkey, 3, &floats(4), Cause::SPONTANEOUS);
+    // Station 3 is in the image but not served.
+    let server = Server::start(&valkey, &["--common-address", "1,2"]);
+    let mut m = c104_master(server.port, &["--ca", "1", "--ca", "2", "--no-gi"]);
+    m.expect_event("open", T);
+    m.send(&json!({"op": "gi", "ca": 65535}));
+    let mut terms = Vec::new();
+    let lines = m.lines_until(
+        |v| {
+            if v["event"] == "response" && v["type"] == "C_IC_NA_1" && v["cot"] == 10 {
+                terms.push(v["ca"].clone());
+            }
+            terms.len() == 2
+        },
+        T,
+    );
+    assert_eq!(terms, [json!(1), json!(2)], "ACT_TERM per station");
+    let mut got: Vec<(u64, u64)> = lines
+        .iter()
+        .filter(|v| v["event"] == "point")
+        .map(|v| {
+            assert_eq!(v["cot"], json!(20));
+            (
+                v["ca"].as_u64().expect("ca"),
+                v["ioa"].as_u64().expect("ioa"),
+            )
+        })
+        .collect();
+    got.sort_unstable();
+    let want: Vec<(u64, u64)> = (1..=5)
+        .map(|i| (1, i))
+        .chain((1..=3).map(|i| (2, i)))
+        .collect();
+    assert_eq!(got, want, "every point of stations 1 and 2, none of 3");
 }
