@@ -69,7 +69,7 @@ struct Args {
     #[arg(long, default_value_t = 100_000)]
     gi_points: u32,
     /// Interrogations per window setting (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     gi_runs: usize,
     /// k/w settings of the interrogation part, given to server and master.
     #[arg(long, value_delimiter = ',', default_value = "12/8,128/96")]
@@ -513,7 +513,8 @@ async fn gi_part(
     let n = args.gi_points;
     let runs = args.gi_runs.max(1);
     println!(
-        "\n== general interrogation of {n} points (M_ME_NC_1, CA 1) to our own master engine, {runs} runs per setting"
+        "\n== general interrogation of {} points (M_ME_NC_1, CA 1) to our own master engine, {runs} runs per setting",
+        th(f64::from(n))
     );
     let t = Instant::now();
     write_image(valkey, n).await?;
@@ -574,25 +575,25 @@ async fn gi_part(
             app_rtt.as_secs_f64() * 1e6
         );
         println!(
-            "bound of the k window: k / RTT = {k} / {:.1} µs = {:.0} frames/s",
+            "bound of the k window: k / RTT = {k} / {:.1} µs = {} frames/s",
             link_rtt.as_secs_f64() * 1e6,
-            bound
+            th(bound)
         );
         println!(
-            "server (median):     {} frames, {} objects in {:.1} ms -> {:.0} frames/s, {:.0} objects/s",
+            "server (median):     {} frames, {} objects in {:.1} ms -> {} frames/s, {} objects/s",
             server.frames,
-            server.objects,
+            th(server.objects as f64),
             server.elapsed.as_secs_f64() * 1e3,
-            server.frames_per_s(),
-            server.objects_per_s()
+            th(server.frames_per_s()),
+            th(server.objects_per_s())
         );
         println!(
-            "raw engine (median): {} frames, {} objects in {:.1} ms -> {:.0} frames/s, {:.0} objects/s (same frames, our own Listener, no server)",
+            "raw engine (median): {} frames, {} objects in {:.1} ms -> {} frames/s, {} objects/s (same frames, our own Listener, no server)",
             raw.frames,
-            raw.objects,
+            th(raw.objects as f64),
             raw.elapsed.as_secs_f64() * 1e3,
-            raw.frames_per_s(),
-            raw.objects_per_s()
+            th(raw.frames_per_s()),
+            th(raw.objects_per_s())
         );
         println!(
             "ratio server / raw engine {:.2}; server / k-window bound {:.2}",
@@ -621,12 +622,14 @@ struct LatencyFigures {
     p99: Duration,
     max: Duration,
     lagged: u64,
+    /// p50 and p99 of the XADD pipelines' round trip to Valkey.
+    xadd: (Duration, Duration),
 }
 
 /// XADDs `total` entries of CA `ca`, IOA 1..=total, paced at `rate`/s in
 /// batches of rate/1000 per millisecond, on a thread and runtime of its
-/// own; gives each entry's send instant.
-fn write_stream(valkey_port: u16, ca: u16, total: usize, rate: u32) -> Res<Vec<Instant>> {
+/// own; gives each entry's send instant and the pipelines' round trips.
+fn write_stream(valkey_port: u16, ca: u16, total: usize, rate: u32) -> Res<Written> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -648,6 +651,7 @@ fn write_stream(valkey_port: u16, ca: u16, total: usize, rate: u32) -> Res<Vec<I
         let batch = usize::try_from((rate / 1000).max(1))?;
         let period = Duration::from_secs_f64(batch as f64 / f64::from(rate));
         let mut sent = Vec::with_capacity(total);
+        let mut acks = Vec::with_capacity(total / batch + 1);
         let start = tokio::time::Instant::now();
         for (b, chunk) in entries.chunks(batch).enumerate() {
             tokio::time::sleep_until(start + period.mul_f64(b as f64)).await;
@@ -658,11 +662,21 @@ fn write_stream(valkey_port: u16, ca: u16, total: usize, rate: u32) -> Res<Vec<I
             }
             let at = Instant::now();
             let _: Value = pipe.all().await?;
+            acks.push(at.elapsed());
             sent.extend(std::iter::repeat_n(at, chunk.len()));
         }
         client.quit().await;
-        Ok(sent)
+        acks.sort();
+        Ok(Written { sent, acks })
     })
+}
+
+/// What the stream writer did.
+struct Written {
+    /// Send instant per entry.
+    sent: Vec<Instant>,
+    /// Round trip of each pipeline (send -> Valkey's replies), sorted.
+    acks: Vec<Duration>,
 }
 
 /// A master's receipt instant per entry (index = IOA - 1) of CA `ca`.
@@ -733,8 +747,9 @@ async fn latency_part(
             .map(|c| tokio::spawn(receive(c, ca, total, until)))
             .collect();
         let rate = args.rate;
-        let sent = tokio::task::spawn_blocking(move || write_stream(valkey_port, ca, total, rate))
-            .await??;
+        let Written { sent, acks } =
+            tokio::task::spawn_blocking(move || write_stream(valkey_port, ca, total, rate))
+                .await??;
         let span = sent
             .last()
             .zip(sent.first())
@@ -766,11 +781,12 @@ async fn latency_part(
             p99: percentile(&lat, 0.99),
             max: lat.last().copied().unwrap_or_default(),
             lagged,
+            xadd: (percentile(&acks, 0.50), percentile(&acks, 0.99)),
         };
         println!(
-            "{n} master(s): sent {} at {:.0}/s; delivered {}; p50 {} p99 {} max {}; lagged updates (server, cumulative) {}",
-            f.sent,
-            f.rate,
+            "{n} master(s): sent {} at {}/s; delivered {}; p50 {} p99 {} max {}; lagged updates (server, cumulative) {}; XADD pipeline round trip p50 {} p99 {}",
+            th(f.sent as f64),
+            th(f.rate),
             f.delivered
                 .iter()
                 .map(|d| d.to_string())
@@ -779,11 +795,26 @@ async fn latency_part(
             ms(f.p50),
             ms(f.p99),
             ms(f.max),
-            f.lagged
+            f.lagged,
+            ms(f.xadd.0),
+            ms(f.xadd.1)
         );
         out.push(f);
     }
     Ok(out)
+}
+
+/// `x` rounded, with thousands separators.
+fn th(x: f64) -> String {
+    let digits = format!("{:.0}", x.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if x < -0.5 { format!("-{out}") } else { out }
 }
 
 fn ms(d: Duration) -> String {
@@ -813,16 +844,16 @@ async fn bench(args: &Args, work: &Path) -> Res<()> {
     println!("\n== summary ({cores} cores)");
     for g in &gi {
         println!(
-            "GI {} points  k={:<3} w={:<3}  {:>7.1} ms  {:>7.0} frames/s  {:>9.0} objects/s  | raw engine {:>7.0} frames/s (ratio {:.2})  | k/RTT bound {:>8.0} frames/s, RTT {:.1} µs (ratio {:.2})",
-            g.server.objects,
+            "GI {} points  k={:<3} w={:<3} {:>6.1} ms {:>8} frames/s {:>10} objects/s | raw engine {:>8} frames/s (ratio {:.2}) | k/RTT bound {:>10} frames/s, RTT {:.1} µs (ratio {:.2})",
+            th(g.server.objects as f64),
             g.k,
             g.w,
             g.server.elapsed.as_secs_f64() * 1e3,
-            g.server.frames_per_s(),
-            g.server.objects_per_s(),
-            g.raw.frames_per_s(),
+            th(g.server.frames_per_s()),
+            th(g.server.objects_per_s()),
+            th(g.raw.frames_per_s()),
             g.server.frames_per_s() / g.raw.frames_per_s(),
-            g.bound,
+            th(g.bound),
             g.link_rtt.as_secs_f64() * 1e6,
             g.server.frames_per_s() / g.bound,
         );
@@ -830,14 +861,14 @@ async fn bench(args: &Args, work: &Path) -> Res<()> {
     for l in &lat {
         let all = l.delivered.iter().all(|&d| d == l.sent);
         println!(
-            "latency {:.0}/s  {} master(s)  p50 {:>9}  p99 {:>9}  max {:>9}  delivered {}/{} per master{}",
-            l.rate,
+            "latency {}/s  {} master(s)  p50 {:>9}  p99 {:>9}  max {:>9}  delivered {}/{} per master{}",
+            th(l.rate),
             l.masters,
             ms(l.p50),
             ms(l.p99),
             ms(l.max),
-            l.delivered.iter().min().copied().unwrap_or(0),
-            l.sent,
+            th(l.delivered.iter().min().copied().unwrap_or(0) as f64),
+            th(l.sent as f64),
             if all { "" } else { "  NOT ALL DELIVERED" }
         );
     }
