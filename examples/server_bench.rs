@@ -519,7 +519,8 @@ async fn gi_part(
     let t = Instant::now();
     write_image(valkey, n).await?;
     println!(
-        "image written: {n} SETs in {:.2} s",
+        "image written: {} SETs in {:.2} s",
+        th(f64::from(n)),
         t.elapsed().as_secs_f64()
     );
     let mut out = Vec::new();
@@ -789,7 +790,7 @@ async fn latency_part(
             th(f.rate),
             f.delivered
                 .iter()
-                .map(|d| d.to_string())
+                .map(|&d| th(d as f64))
                 .collect::<Vec<_>>()
                 .join("/"),
             ms(f.p50),
