@@ -5,6 +5,9 @@
 # bench/inbound.py for what is measured and how.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$(pwd)
+prog=bench/inbound.sh
+# shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 missing=()
 for pkg in valkey-server valkey-tools; do installed "$pkg" || missing+=("$pkg"); done
