@@ -45,6 +45,8 @@ const MAX_PENDING: u64 = 4096;
 /// How long a write may make no progress before the connection takes
 /// frames again regardless (a hanging Valkey never holds up the link longer).
 const WRITE_STALL: Duration = Duration::from_millis(200);
+/// Marked points (link loss, interrogation) handed to the writer at once.
+const MARK_CHUNK: usize = 1024;
 /// Status refresh period (the key lives 15 s).
 const STATUS_PERIOD: Duration = Duration::from_secs(5);
 
@@ -199,6 +201,16 @@ impl Ctx {
 
     fn submit(&self, points: Vec<DataPoint>) {
         submit(&self.writer, points);
+    }
+
+    /// Hands the points a marking changed to the writer, [`MARK_CHUNK`] at
+    /// a time, each chunk after the writer has room: marking a large image
+    /// never holds more than a chunk of data points at once.
+    async fn write_marked(&self, session: &mut Session) {
+        while session.has_marked() {
+            self.submit(session.take_marked(MARK_CHUNK, now_ms()));
+            self.writer.room(MAX_PENDING, WRITE_STALL).await;
+        }
     }
 }
 
@@ -383,7 +395,8 @@ async fn wait_retry(
             () = sleep_until(deadline) => {
                 if grace_at.is_some_and(|g| g <= Instant::now()) {
                     *grace_at = None;
-                    ctx.submit(session.link_loss_grace_expired(now_ms()));
+                    session.mark_link_loss();
+                    ctx.write_marked(session).await;
                     publish(&ctx.snap_tx, session);
                 }
                 if Instant::now() >= retry_at {
@@ -536,6 +549,7 @@ async fn connection(
                 Some(Event::Asdu(raw)) => match session.on_asdu(&raw, now_ms()) {
                     Ok(Output { points, replies }) => {
                         ctx.submit(points);
+                        ctx.write_marked(session).await;
                         if !replies.is_empty() && send_all(&conn, replies).await.is_err() {
                             return Ended::Lost(String::from("link closed while answering"));
                         }
@@ -561,7 +575,8 @@ async fn connection(
             () = sleep_until(grace_deadline), if grace_at.is_some() => {
                 // Connected, but no data transfer within the grace period.
                 *grace_at = None;
-                ctx.submit(session.link_loss_grace_expired(now_ms()));
+                session.mark_link_loss();
+                ctx.write_marked(session).await;
             }
             _ = publish_tick.tick() => {
                 publish(&ctx.snap_tx, session);

@@ -10,7 +10,11 @@
 //! confirmations, a new interrogation after an end of initialization).
 //! [`Session::interrogation`] builds the general interrogation commands and
 //! starts tracking them; [`Session::on_link_lost`] and
-//! [`Session::link_loss_grace_expired`] apply the link-loss policy.
+//! [`Session::mark_link_loss`] apply the link-loss policy. Points a marking
+//! changes (link loss, an interrogation that did not deliver them) are
+//! queued as addresses and handed out by [`Session::take_marked`] in chunks,
+//! so that marking a large image never materialises it as data points at
+//! once.
 //!
 //! Link-loss policy ([`OnLinkLoss`]): when the link has been down for the
 //! grace period, every point this connector wrote is re-written with
@@ -20,7 +24,7 @@
 //! A re-written point keeps its value, time tag and cause; `received` is
 //! the time of the change.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use tracing::{debug, info, warn};
@@ -76,6 +80,10 @@ pub struct Session {
     /// The `time_error` of cached points that have one (rare).
     time_errors: HashMap<(u16, u32), Box<str>>,
     gi: Option<Interrogation>,
+    /// Points whose quality a marking changed, in address order, still to
+    /// be handed out by [`Session::take_marked`]: a marking of every point
+    /// holds 8 octets per point here, not a data point each.
+    marked: VecDeque<(u16, u32)>,
     stats: SessionStats,
     warned_types: HashSet<u8>,
 }
@@ -96,6 +104,7 @@ impl Session {
             cache: HashMap::new(),
             time_errors: HashMap::new(),
             gi: None,
+            marked: VecDeque::new(),
             stats: SessionStats::default(),
             warned_types: HashSet::new(),
         }
@@ -242,7 +251,7 @@ impl Session {
                 }
             }
             (TypeId::C_IC_NA_1, c) if c == Cause::ACTIVATION_TERMINATION => {
-                out.points = self.interrogation_done(asdu.common_address, now);
+                self.interrogation_done(asdu.common_address);
             }
             (TypeId::M_EI_NA_1, _) => {
                 info!(
@@ -263,20 +272,16 @@ impl Session {
     }
 
     /// A station finished its interrogation: its cached points that it did
-    /// not deliver again are marked invalid (unless the policy keeps them).
-    fn interrogation_done(&mut self, ca: u16, now: i64) -> Vec<DataPoint> {
+    /// not deliver again are marked invalid (unless the policy keeps them)
+    /// and queued for [`Session::take_marked`].
+    fn interrogation_done(&mut self, ca: u16) {
         let Some(gi) = &mut self.gi else {
-            return Vec::new();
+            return;
         };
-        let stations: Vec<u16> = if ca == BROADCAST_CA {
-            self.cache
-                .keys()
-                .map(|(c, _)| *c)
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect()
+        let stations: HashSet<u16> = if ca == BROADCAST_CA {
+            self.cache.keys().map(|(c, _)| *c).collect()
         } else {
-            vec![ca]
+            HashSet::from([ca])
         };
         let delivered = std::mem::take(&mut gi.delivered);
         if let Some(asked) = &mut gi.asked {
@@ -291,17 +296,14 @@ impl Session {
             "general interrogation complete"
         );
         if self.on_link_loss == OnLinkLoss::Keep {
-            return Vec::new();
+            return;
         }
-        let empty = HashSet::new();
         let mut marked = Vec::new();
-        for station in stations {
-            let seen = delivered.get(&station).unwrap_or(&empty);
-            for (&(c, ioa), p) in self.cache.iter_mut() {
-                if c == station && !seen.contains(&ioa) && p.quality & IV == 0 {
-                    p.quality |= IV;
-                    marked.push(p.point((c, ioa), &self.source, &self.time_errors, now));
-                }
+        for (&(c, ioa), p) in self.cache.iter_mut() {
+            let seen = delivered.get(&c).is_some_and(|d| d.contains(&ioa));
+            if stations.contains(&c) && !seen && p.quality & IV == 0 {
+                p.quality |= IV;
+                marked.push((c, ioa));
             }
         }
         if !marked.is_empty() {
@@ -311,8 +313,32 @@ impl Session {
                 "points not delivered by the interrogation marked invalid"
             );
         }
-        marked.sort_by_key(|p| (p.casdu, p.ioa));
-        marked
+        self.queue_marked(marked);
+    }
+
+    fn queue_marked(&mut self, mut marked: Vec<(u16, u32)>) {
+        marked.sort_unstable();
+        self.marked.extend(marked);
+    }
+
+    /// Up to `max` of the points a marking changed, in address order,
+    /// received at `now`; none when every one was taken. Take them before
+    /// the next [`Session::on_asdu`], so that each carries its marked
+    /// quality.
+    pub fn take_marked(&mut self, max: usize, now: i64) -> Vec<DataPoint> {
+        let n = max.min(self.marked.len());
+        let mut out = Vec::with_capacity(n);
+        for addr in self.marked.drain(..n) {
+            if let Some(p) = self.cache.get(&addr) {
+                out.push(p.point(addr, &self.source, &self.time_errors, now));
+            }
+        }
+        out
+    }
+
+    /// Whether a marking left points for [`Session::take_marked`].
+    pub fn has_marked(&self) -> bool {
+        !self.marked.is_empty()
     }
 
     /// The link is lost: forget the interrogation in progress.
@@ -321,25 +347,34 @@ impl Session {
     }
 
     /// The link stayed down for the grace period: every cached point gets
-    /// the policy's flag, re-written at `now`.
-    pub fn link_loss_grace_expired(&mut self, now: i64) -> Vec<DataPoint> {
+    /// the policy's flag and is queued for [`Session::take_marked`];
+    /// returns how many.
+    pub fn mark_link_loss(&mut self) -> usize {
         let flag = match self.on_link_loss {
             OnLinkLoss::Nt => NT,
             OnLinkLoss::Iv => IV,
-            OnLinkLoss::Keep => return Vec::new(),
+            OnLinkLoss::Keep => return 0,
         };
-        let mut marked: Vec<DataPoint> = Vec::new();
+        let mut marked = Vec::new();
         for (&addr, p) in self.cache.iter_mut() {
             if p.quality & flag == 0 {
                 p.quality |= flag;
-                marked.push(p.point(addr, &self.source, &self.time_errors, now));
+                marked.push(addr);
             }
         }
-        marked.sort_by_key(|p| (p.casdu, p.ioa));
-        if !marked.is_empty() {
-            warn!(points = marked.len(), policy = ?self.on_link_loss, "source lost: points marked");
+        let n = marked.len();
+        if n > 0 {
+            warn!(points = n, policy = ?self.on_link_loss, "source lost: points marked");
         }
-        marked
+        self.queue_marked(marked);
+        n
+    }
+
+    /// [`Session::mark_link_loss`], and every point it marked, received at
+    /// `now`.
+    pub fn link_loss_grace_expired(&mut self, now: i64) -> Vec<DataPoint> {
+        self.mark_link_loss();
+        self.take_marked(usize::MAX, now)
     }
 }
 

@@ -151,10 +151,14 @@ fn a_completed_interrogation_marks_points_it_did_not_deliver_invalid() {
     let out = s
         .on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW + 5)
         .expect("valid");
-    assert_eq!(addrs(&out.points), [(1, 3)]);
-    assert!(out.points[0].quality.iv);
-    assert_eq!(out.points[0].received, NOW + 5);
-    assert_eq!(out.points[0].value, crate::contract::PointValue::Float(3.0));
+    assert!(out.points.is_empty(), "marked points are taken apart");
+    assert!(s.has_marked());
+    let marked = s.take_marked(usize::MAX, NOW + 5);
+    assert_eq!(addrs(&marked), [(1, 3)]);
+    assert!(marked[0].quality.iv);
+    assert_eq!(marked[0].received, NOW + 5);
+    assert_eq!(marked[0].value, crate::contract::PointValue::Float(3.0));
+    assert!(!s.has_marked() && s.take_marked(10, NOW).is_empty());
 }
 
 #[test]
@@ -170,11 +174,10 @@ fn a_broadcast_interrogation_completes_station_by_station() {
         .expect("valid");
     s.on_asdu(&floats(1, Cause::INTERROGATED, &[1]), NOW)
         .expect("valid");
-    let out = s
-        .on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW)
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW)
         .expect("valid");
     assert_eq!(
-        addrs(&out.points),
+        addrs(&s.take_marked(usize::MAX, NOW)),
         [(1, 2)],
         "station 2 is not judged by station 1's answer"
     );
@@ -182,10 +185,9 @@ fn a_broadcast_interrogation_completes_station_by_station() {
         .expect("valid");
     s.on_asdu(&floats(2, Cause::INTERROGATED, &[1, 2]), NOW)
         .expect("valid");
-    let out = s
-        .on_asdu(&gi_answer(2, Cause::ACTIVATION_TERMINATION, false), NOW)
+    s.on_asdu(&gi_answer(2, Cause::ACTIVATION_TERMINATION, false), NOW)
         .expect("valid");
-    assert!(out.points.is_empty());
+    assert!(!s.has_marked());
 }
 
 #[test]
@@ -195,10 +197,9 @@ fn keep_policy_marks_nothing() {
         .expect("valid");
     assert!(s.link_loss_grace_expired(NOW).is_empty());
     s.interrogation();
-    let out = s
-        .on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW)
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW)
         .expect("valid");
-    assert!(out.points.is_empty());
+    assert!(!s.has_marked());
 }
 
 #[test]
@@ -223,6 +224,21 @@ fn link_loss_marks_every_point_not_topical_once() {
         .on_asdu(&floats(1, Cause::SPONTANEOUS, &[1]), NOW + 7000)
         .expect("valid");
     assert!(!out.points[0].quality.nt);
+}
+
+#[test]
+fn marked_points_are_taken_in_chunks_in_address_order() {
+    let mut s = session(OnLinkLoss::Nt, vec![]);
+    s.on_asdu(&floats(2, Cause::SPONTANEOUS, &[9, 1]), NOW)
+        .expect("valid");
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[5, 3, 7]), NOW)
+        .expect("valid");
+    assert_eq!(s.mark_link_loss(), 5);
+    assert_eq!(addrs(&s.take_marked(2, NOW)), [(1, 3), (1, 5)]);
+    assert_eq!(addrs(&s.take_marked(2, NOW)), [(1, 7), (2, 1)]);
+    assert_eq!(addrs(&s.take_marked(2, NOW)), [(2, 9)]);
+    assert!(!s.has_marked());
+    assert_eq!(s.mark_link_loss(), 0, "already marked");
 }
 
 #[test]
