@@ -100,6 +100,7 @@ fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
 /// Runs a role on the tokio runtime every role uses (two workers): exit 0
 /// when it ends normally, 1 when it cannot start or fails.
 fn run_role<E>(role: impl std::future::Future<Output = Result<(), E>>) -> ExitCode {
+    one_malloc_arena();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -114,6 +115,23 @@ fn run_role<E>(role: impl std::future::Future<Output = Result<(), E>>) -> ExitCo
     match runtime.block_on(role) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// glibc gives each thread that allocates its own malloc arena, each
+/// holding freed memory of its own: for a process of a few threads that
+/// costs megabytes of resident memory (about 2 MiB of a connector's 21 MiB
+/// holding 100,000 points) and buys nothing, since each thread's small
+/// allocations go through its lock-free cache anyway. One arena, unless
+/// the operator set `MALLOC_ARENA_MAX` (glibc has read it already).
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a tunable of the allocator; it is called
+        // before the runtime starts any thread.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
     }
 }
 
