@@ -1009,10 +1009,13 @@ impl WireOwned {
             }
             M_ME_NC_1 | M_ME_TC_1 | M_ME_TF_1 => match v {
                 serde_json::Value::Null => V::Float(f32::NAN),
+                // A finite number beyond the f32 range would become an
+                // infinity, which the JSON can only write as null (NaN).
                 _ => V::Float(
                     v.as_f64()
-                        .ok_or_else(|| bad("value", v, "a number or null"))?
-                        as f32,
+                        .map(|f| f as f32)
+                        .filter(|f| f.is_finite())
+                        .ok_or_else(|| bad("value", v, "a number in the f32 range or null"))?,
                 ),
             },
             M_IT_NA_1 | M_IT_TA_1 | M_IT_TB_1 => V::Counter {
@@ -1131,8 +1134,13 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
         Some(b'Z') if b.len() == 20 => 0,
         _ => return None,
     };
-    crate::iec104::time::unix_ms_from_utc(y, mo, d, h, mi, sec, ms)
+    // A leap second at the end of 9999 would read as the year 10000, which
+    // the four-digit form cannot write back.
+    crate::iec104::time::unix_ms_from_utc(y, mo, d, h, mi, sec, ms).filter(|&t| t < YEAR_10000_MS)
 }
+
+/// Unix ms of 10000-01-01T00:00:00Z: the first instant past RFC 3339's years.
+const YEAR_10000_MS: i64 = 253_402_300_800_000;
 
 #[cfg(test)]
 #[path = "contract_tests.rs"]

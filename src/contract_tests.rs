@@ -714,3 +714,41 @@ fn to_element_maps_invalid_time_fields_of_the_source_to_an_invalid_tag() {
     };
     assert!(time.invalid());
 }
+
+#[test]
+fn a_short_float_beyond_the_f32_range_is_refused() {
+    // 1e39 is a finite JSON number but no f32: read as infinity it came
+    // back from to_json as null, i.e. NaN.
+    let good = spont(Element::M_ME_NC_1 {
+        value: 1.5,
+        quality: Quality::GOOD,
+    })
+    .to_json();
+    for v in ["1e39", "-3.5e38"] {
+        let json = good.replace("1.5", v);
+        assert!(
+            matches!(
+                DataPoint::from_json(&json),
+                Err(ContractError::Field { field: "value", .. })
+            ),
+            "{json}"
+        );
+    }
+    for v in ["3.4028235e38", "-3.4028235e38", "1e-50"] {
+        let p = DataPoint::from_json(&good.replace("1.5", v)).expect(v);
+        assert_eq!(DataPoint::from_json(&p.to_json()), Ok(p), "{v}");
+    }
+}
+
+#[test]
+fn a_leap_second_cannot_carry_a_time_past_the_year_9999() {
+    // Read as 10000-01-01T00:00:00.999Z, which to_json wrote and nothing
+    // read back.
+    assert_eq!(parse_rfc3339_ms("9999-12-31T23:59:60.999Z"), None);
+    let last = parse_rfc3339_ms("9999-12-31T23:59:59.999Z").expect("last ms");
+    assert_eq!(
+        parse_rfc3339_ms(&crate::iec104::time::rfc3339_ms(last)),
+        Some(last)
+    );
+    assert!(parse_rfc3339_ms("2016-12-31T23:59:60.500Z").is_some());
+}

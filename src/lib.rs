@@ -15,6 +15,8 @@
 
 pub mod config;
 pub mod contract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod iec104;
 pub mod inbound;
 pub mod server;

@@ -43,3 +43,16 @@ fn frame_corpus_decodes_within_bounds() {
 fn link_corpus_keeps_the_engine_invariants() {
     assert!(replay("link", fuzzing::link_engine) > 0);
 }
+
+#[test]
+fn datapoint_corpus_encodes_and_round_trips() {
+    assert!(
+        replay("datapoint", alp_connex::fuzzing::datapoint_json) > 0,
+        "the contract's example point at least"
+    );
+}
+
+#[test]
+fn text_corpus_reads_back_what_it_writes() {
+    assert!(replay("text", alp_connex::fuzzing::text_parsers) > 0);
+}
