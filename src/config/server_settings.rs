@@ -57,19 +57,24 @@ impl IpNetwork {
     /// (`::ffff:10.1.2.3`, as a dual-stack socket reports IPv4 peers)
     /// counts as its IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip.to_canonical()) {
+        // A network written as IPv4-mapped IPv6 (`::ffff:10.0.0.0/104`) is
+        // its IPv4 network.
+        let (addr, prefix) = match self.addr {
+            IpAddr::V6(v6) if self.prefix >= 96 && v6.to_ipv4_mapped().is_some() => {
+                (IpAddr::V6(v6).to_canonical(), self.prefix - 96)
+            }
+            addr => (addr, self.prefix),
+        };
+        match (addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
+            // An IPv6 network (`::/0`) admits no IPv4 peer, nor the reverse.
             _ => false,
         }
     }

@@ -410,6 +410,18 @@ fn networks_contain_their_addresses() {
     assert!(!s.server.allows(ip("198.51.100.1")));
 }
 
+#[test]
+fn a_network_written_as_ipv4_mapped_ipv6_holds_ipv4_peers() {
+    let mapped = net("::ffff:10.0.0.0/104");
+    assert!(mapped.contains(ip("10.1.2.3")) && mapped.contains(ip("::ffff:10.1.2.3")));
+    assert!(!mapped.contains(ip("11.0.0.1")) && !mapped.contains(ip("::ffff:11.0.0.1")));
+    assert!(net("::ffff:192.0.2.7").contains(ip("192.0.2.7")));
+    assert!(net("::ffff:0.0.0.0/96").contains(ip("203.0.113.9")));
+    assert!(!net("::ffff:10.0.0.0/104").contains(ip("fd00::1")));
+    assert!(!net("fd00::/8").contains(ip("10.1.2.3")));
+    assert!(!net("10.0.0.0/8").contains(ip("fd00::1")));
+}
+
 mod managed {
     use super::*;
 
