@@ -369,13 +369,6 @@ impl Session {
         self.queue_marked(marked);
         n
     }
-
-    /// [`Session::mark_link_loss`], and every point it marked, received at
-    /// `now`.
-    pub fn link_loss_grace_expired(&mut self, now: i64) -> Vec<DataPoint> {
-        self.mark_link_loss();
-        self.take_marked(usize::MAX, now)
-    }
 }
 
 // Quality bits of [`Cached::quality`].

@@ -195,7 +195,7 @@ fn keep_policy_marks_nothing() {
     let mut s = session(OnLinkLoss::Keep, vec![1]);
     s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2]), NOW)
         .expect("valid");
-    assert!(s.link_loss_grace_expired(NOW).is_empty());
+    assert!(grace_expired(&mut s, NOW).is_empty());
     s.interrogation();
     s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW)
         .expect("valid");
@@ -208,7 +208,7 @@ fn link_loss_marks_every_point_not_topical_once() {
     s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2]), NOW)
         .expect("valid");
     s.on_link_lost();
-    let marked = s.link_loss_grace_expired(NOW + 5000);
+    let marked = grace_expired(&mut s, NOW + 5000);
     assert_eq!(addrs(&marked), [(1, 1), (1, 2)]);
     assert!(
         marked
@@ -216,7 +216,7 @@ fn link_loss_marks_every_point_not_topical_once() {
             .all(|p| p.quality.nt && !p.quality.iv && p.received == NOW + 5000)
     );
     assert!(
-        s.link_loss_grace_expired(NOW + 6000).is_empty(),
+        grace_expired(&mut s, NOW + 6000).is_empty(),
         "already marked"
     );
     // A fresh value clears it.
@@ -258,7 +258,7 @@ fn iv_policy_marks_invalid_on_link_loss() {
         NOW,
     )
     .expect("valid");
-    let marked = s.link_loss_grace_expired(NOW);
+    let marked = grace_expired(&mut s, NOW);
     assert_eq!(addrs(&marked), [(4, 8)]);
     assert!(marked[0].quality.iv && !marked[0].quality.nt);
 }
@@ -376,7 +376,13 @@ fn a_time_error_is_forgotten_when_the_point_comes_again_without_one() {
     s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[7]), NOW)
         .expect("valid");
     assert!(s.time_errors.is_empty());
-    let marked = s.link_loss_grace_expired(NOW + 1);
+    let marked = grace_expired(&mut s, NOW + 1);
     assert_eq!(marked.len(), 1);
     assert_eq!(marked[0].time_error, None);
+}
+
+/// The link-loss marking, and every point it marked, received at `now`.
+fn grace_expired(s: &mut Session, now: i64) -> Vec<DataPoint> {
+    s.mark_link_loss();
+    s.take_marked(usize::MAX, now)
 }

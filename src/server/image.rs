@@ -312,8 +312,9 @@ pub async fn load(
                 .await
                 .map_err(|e| StoreError::command("SCAN", &e))?;
             if !keys.is_empty() {
+                let names: Vec<&str> = keys.iter().map(String::as_str).collect();
                 let values: Vec<Value> = client
-                    .mget(keys.clone())
+                    .mget(names)
                     .await
                     .map_err(|e| StoreError::command("MGET", &e))?;
                 page(keys, values);

@@ -39,7 +39,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use fred::clients::Client;
-use fred::interfaces::{KeysInterface, StreamsInterface};
+use fred::interfaces::StreamsInterface;
 use fred::types::Value;
 use tracing::{debug, warn};
 
@@ -78,6 +78,26 @@ impl fmt::Display for StreamId {
 /// One stream entry: its ID and its fields in order.
 pub(crate) type Entry = (String, Vec<(String, Value)>);
 
+/// The name-value pairs of a flat array (RESP2) or a map (RESP3) reply;
+/// none for anything else.
+fn field_pairs(reply: Value) -> Vec<(String, Value)> {
+    match reply {
+        Value::Array(flat) => flat
+            .chunks(2)
+            .filter_map(|pair| match pair {
+                [k, v] => Some((k.as_string()?, v.clone())),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(map) => map
+            .inner()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The entries of an `XRANGE`/`XREVRANGE` reply (RESP2 or RESP3 shapes);
 /// anything else gives none.
 pub(crate) fn entry_list(reply: Value) -> Vec<Entry> {
@@ -92,22 +112,7 @@ pub(crate) fn entry_list(reply: Value) -> Vec<Entry> {
             };
             let mut parts = parts.into_iter();
             let id = parts.next()?.as_string()?;
-            let fields = match parts.next()? {
-                Value::Array(flat) => flat
-                    .chunks(2)
-                    .filter_map(|pair| match pair {
-                        [k, v] => Some((k.as_string()?, v.clone())),
-                        _ => None,
-                    })
-                    .collect(),
-                Value::Map(map) => map
-                    .inner()
-                    .into_iter()
-                    .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v)))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            Some((id, fields))
+            Some((id, field_pairs(parts.next()?)))
         })
         .collect()
 }
@@ -152,34 +157,14 @@ pub(crate) async fn stream_info(
     client: &Client,
     stream: &str,
 ) -> Result<Option<StreamInfo>, StoreError> {
-    let exists: u64 = client
-        .exists(stream)
-        .await
-        .map_err(|e| StoreError::command("EXISTS", &e))?;
-    if exists == 0 {
-        return Ok(None);
-    }
-    let reply: Value = client
-        .xinfo_stream(stream, false, None)
-        .await
-        .map_err(|e| StoreError::command("XINFO", &e))?;
-    let pairs: Vec<(String, Value)> = match reply {
-        Value::Array(flat) => flat
-            .chunks(2)
-            .filter_map(|pair| match pair {
-                [k, v] => Some((k.as_string()?, v.clone())),
-                _ => None,
-            })
-            .collect(),
-        Value::Map(map) => map
-            .inner()
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v)))
-            .collect(),
-        _ => Vec::new(),
+    // One round trip: Valkey answers "no such key" for a missing stream.
+    let reply: Value = match client.xinfo_stream(stream, false, None).await {
+        Ok(reply) => reply,
+        Err(e) if e.details().contains("no such key") => return Ok(None),
+        Err(e) => return Err(StoreError::command("XINFO", &e)),
     };
     let mut info = StreamInfo::default();
-    for (name, value) in pairs {
+    for (name, value) in field_pairs(reply) {
         let id = || {
             value
                 .as_string()
