@@ -6,6 +6,7 @@
 #   as_root CMD...             runs CMD as root (directly or with sudo -n)
 #   installed PKG              whether the package is installed
 #   base_python                prints a python3 that can create a venv with pip
+#   linker_packages            prints "gcc libc6-dev" when no `cc` links Rust
 #   install_missing PKG...     installs the packages quietly (log .build/apt.log):
 #                              valkey from bookworm-backports (adding that
 #                              suite if no apt source has it), packaged
@@ -39,6 +40,12 @@ base_python() {
     fi
   done
   return 1
+}
+
+# The packages the Rust toolchain needs to link (rustup brings no linker):
+# gcc and the C library's development files, when no `cc` is there.
+linker_packages() {
+  command -v cc >/dev/null 2>&1 || echo "gcc libc6-dev"
 }
 
 install_missing() {
