@@ -632,6 +632,25 @@ impl DataPoint {
         }
     }
 
+    /// The element `iec104-server` serves for this point (in an
+    /// interrogation answer, spontaneously and on read): the one of
+    /// [`DataPoint::to_element`], except that a normalized value without
+    /// quality descriptor (M_ME_ND_1, 21) with any quality flag set goes as
+    /// M_ME_NA_1 (9), the nearest type with a quality descriptor: the same
+    /// raw value, the flags in its QDS. Type 21 cannot carry them, and a
+    /// master must see a point the image flags. Without a flag it stays 21.
+    pub fn to_served_element(&self) -> Element {
+        match (self.type_id, self.value) {
+            (TypeId::M_ME_ND_1, PointValue::Normalized(raw)) if !self.quality.is_good() => {
+                Element::M_ME_NA_1 {
+                    value: Normalized(raw),
+                    quality: self.quality.to_quality(),
+                }
+            }
+            _ => self.to_element(),
+        }
+    }
+
     /// The CP56Time2a of `time` in UTC with IV and SU from the point; IV
     /// set when there is no time or it is outside 2000..=2099.
     fn cp56(&self) -> Cp56Time2a {

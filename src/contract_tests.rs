@@ -752,3 +752,41 @@ fn a_leap_second_cannot_carry_a_time_past_the_year_9999() {
     );
     assert!(parse_rfc3339_ms("2016-12-31T23:59:60.500Z").is_some());
 }
+
+#[test]
+fn to_served_element_is_to_element_but_a_flagged_type_21_goes_as_type_9() {
+    let none = QualityFlags::default();
+    let each = [
+        QualityFlags { iv: true, ..none },
+        QualityFlags { nt: true, ..none },
+        QualityFlags { sb: true, ..none },
+        QualityFlags { bl: true, ..none },
+        QualityFlags { ov: true, ..none },
+        QualityFlags {
+            iv: true,
+            nt: true,
+            sb: true,
+            bl: true,
+            ov: true,
+        },
+    ];
+    for e in one_of_each_monitor_type() {
+        let mut p = spont(e.clone());
+        assert_eq!(p.to_served_element(), p.to_element(), "{p:?} unflagged");
+        for flags in each {
+            p.quality = flags;
+            let served = p.to_served_element();
+            match &e {
+                Element::M_ME_ND_1 { value } => assert_eq!(
+                    served,
+                    Element::M_ME_NA_1 {
+                        value: *value,
+                        quality: flags.to_quality(),
+                    },
+                    "{flags:?}"
+                ),
+                _ => assert_eq!(served, p.to_element(), "{p:?}"),
+            }
+        }
+    }
+}

@@ -10,15 +10,17 @@ use std::str::FromStr;
 use crate::config::IpNetwork;
 use crate::contract::{DataPoint, PointValue, image_key};
 use crate::iec104::asdu::Asdu;
-use crate::iec104::types::{Cause, Cot};
+use crate::iec104::types::{Cause, Cot, TypeId};
 use crate::server::StreamId;
 use crate::server::image::parse_image_key;
 use crate::station::{GROUPS, GroupRange, Update};
 
 /// A data point JSON from Valkey, as the `iec104-server` handles a stream
 /// entry: [`DataPoint::from_json`] never panics; a point it accepts
-/// - becomes an element that encodes as a spontaneous single-object ASDU
-///   ([`Update::new`]), and those octets decode and re-encode unchanged;
+/// - becomes the element it is served in ([`DataPoint::to_served_element`]),
+///   of its own type or, for a flagged M_ME_ND_1, M_ME_NA_1, that encodes as a
+///   spontaneous single-object ASDU ([`Update::new`]), and those octets
+///   decode and re-encode unchanged;
 /// - keeps its address through its image key;
 /// - survives [`DataPoint::to_json`]: the JSON reads back to an equal point
 ///   (a float NaN equal to NaN), and writing that gives the same JSON.
@@ -29,7 +31,7 @@ pub fn datapoint_json(data: &[u8]) {
     let Ok(point) = DataPoint::from_json(text) else {
         return;
     };
-    let element = point.to_element();
+    let element = point.to_served_element();
     let asdu = Asdu::single(
         Cot::new(Cause::SPONTANEOUS),
         point.casdu,
@@ -41,10 +43,12 @@ pub fn datapoint_json(data: &[u8]) {
     assert_eq!(update.objects(), 1);
     crate::iec104::fuzzing::asdu_roundtrip(update.bytes());
     let decoded = Asdu::decode(update.bytes()).expect("an encoded update decodes");
-    assert_eq!(
-        decoded.type_id, point.type_id,
-        "the update changed the type"
-    );
+    let served = if point.type_id == TypeId::M_ME_ND_1 && !point.quality.is_good() {
+        TypeId::M_ME_NA_1
+    } else {
+        point.type_id
+    };
+    assert_eq!(decoded.type_id, served, "the update changed the type");
 
     assert_eq!(
         parse_image_key(&point.image_key()),

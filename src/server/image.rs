@@ -25,9 +25,10 @@ pub const SCAN_COUNT: u32 = 1000;
 /// Points by IOA, per common address.
 pub type Points = BTreeMap<u16, BTreeMap<u32, Element>>;
 
-/// The process image served to masters: every point in the type it was
-/// last reported in, by common address and IOA, behind a lock (the
-/// follower writes while masters read).
+/// The process image served to masters: every point as the element it is
+/// served in ([`DataPoint::to_served_element`]: its own type, but a
+/// flagged M_ME_ND_1 as M_ME_NA_1), by common address and IOA, behind a
+/// lock (the follower writes while masters read).
 ///
 /// It holds the points of every common address; what it serves is a view
 /// that can change while it runs ([`ValkeyImage::set_restriction`],
@@ -81,10 +82,11 @@ impl ValkeyImage {
             .serves(ca)
     }
 
-    /// Sets a point from its data point; returns its element when its
-    /// common address is served (to be sent to masters), `None` otherwise.
+    /// Sets a point from its data point; returns its element (as served,
+    /// [`DataPoint::to_served_element`]) when its common address is served
+    /// (to be sent to masters), `None` otherwise.
     pub fn apply(&self, point: &DataPoint) -> Option<Element> {
-        let element = point.to_element();
+        let element = point.to_served_element();
         self.stations
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -250,7 +252,10 @@ pub async fn load(
                     if !image.serves(ca) {
                         loaded.ignored += 1;
                     }
-                    points.entry(ca).or_default().insert(ioa, p.to_element());
+                    points
+                        .entry(ca)
+                        .or_default()
+                        .insert(ioa, p.to_served_element());
                 }
                 Ok(p) => {
                     loaded.malformed += 1;
@@ -365,7 +370,7 @@ mod tests {
     use super::*;
     use crate::contract::{Reception, points_from_asdu};
     use crate::iec104::asdu::Asdu;
-    use crate::iec104::elements::Quality;
+    use crate::iec104::elements::{Normalized, Quality};
     use crate::iec104::types::{Cause, Cot};
 
     fn point(ca: u16, ioa: u32, value: f32) -> DataPoint {
@@ -433,6 +438,53 @@ mod tests {
         assert_eq!(image.group_snapshot(9, 1), None, "unknown station");
         image.set_restriction(Some(&[2]));
         assert_eq!(image.group_snapshot(1, 1), None, "no longer served");
+    }
+
+    #[test]
+    fn a_type_21_point_is_served_as_type_9_while_a_quality_flag_is_set() {
+        let source: Arc<str> = "test".into();
+        let rx = Reception {
+            source: &source,
+            received: 0,
+            zone_offset_min: 0,
+        };
+        let nd = Element::M_ME_ND_1 {
+            value: Normalized(24576),
+        };
+        let asdu = Asdu::single(Cot::new(Cause::SPONTANEOUS), 1, 7, nd.clone());
+        let mut point = points_from_asdu(&asdu, rx).remove(0);
+        let image = ValkeyImage::new(None);
+        let served = |image: &ValkeyImage| {
+            let ReadResult::Point(read) = image.read(1, 7) else {
+                panic!("point 7 is there");
+            };
+            (image.snapshot(1).expect("station 1"), read)
+        };
+
+        assert_eq!(image.apply(&point), Some(nd.clone()), "unflagged: 21");
+        assert_eq!(served(&image), (vec![(7, nd.clone())], nd.clone()));
+
+        point.quality.iv = true;
+        let na = Element::M_ME_NA_1 {
+            value: Normalized(24576),
+            quality: Quality(Quality::IV),
+        };
+        assert_eq!(image.apply(&point), Some(na.clone()), "spontaneous: 9, IV");
+        assert_eq!(served(&image), (vec![(7, na.clone())], na), "GI and read");
+
+        point.quality.iv = false;
+        point.quality.nt = true;
+        point.quality.ov = true;
+        let na = Element::M_ME_NA_1 {
+            value: Normalized(24576),
+            quality: Quality(Quality::NT | Quality::OV),
+        };
+        assert_eq!(image.apply(&point), Some(na.clone()), "NT and OV");
+        assert_eq!(served(&image), (vec![(7, na.clone())], na));
+
+        point.quality = Default::default();
+        assert_eq!(image.apply(&point), Some(nd.clone()), "flags cleared: 21");
+        assert_eq!(served(&image), (vec![(7, nd.clone())], nd));
     }
 
     #[test]

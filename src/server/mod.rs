@@ -18,8 +18,14 @@
 //! - Start: the stream's last ID is read before the image keys, and the
 //!   follower reads from that ID, so updates made during the load are
 //!   applied again (idempotent: last value wins) and none is missed.
-//! - Each stream entry becomes one ASDU with one object, in the type the
-//!   point was reported in, with its time tag, cause 3 (spontaneous).
+//! - Each stream entry becomes one ASDU with one object, cause 3
+//!   (spontaneous), in the type the point is served in: the type it was
+//!   reported in, with its time tag, but M_ME_ND_1 (no quality descriptor)
+//!   as M_ME_NA_1 while a quality flag is set
+//!   ([`DataPoint::to_served_element`](crate::contract::DataPoint::to_served_element));
+//!   the image holds that same element for interrogation and read, so a
+//!   master sees the flags whichever way it asks (docs/server.md, "Which
+//!   type a master receives").
 //! - Outage: the follower retries every 500 ms from the last entry it
 //!   handled; if entries after it were trimmed meanwhile, it reloads the
 //!   whole image and follows from there (masters get the missed values at

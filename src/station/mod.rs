@@ -22,16 +22,18 @@
 //! Requests (IEC 60870-5-101 §7.4, answered as lib60870 does):
 //!
 //! - C_IC_NA_1 (QOI 20, groups 21..36): ACT_CON, every monitor point of the
-//!   station but the integrated totals in ascending IOA, untimed
-//!   ([`Element::untimed`]), packed per run of one type, cause 20..36;
-//!   ACT_TERM. [`PointSource::group_snapshot`] gives a group's points.
+//!   station in ascending IOA, untimed ([`Element::untimed`]), packed per
+//!   run of one type, cause 20..36; ACT_TERM. Left out: the integrated
+//!   totals (15, 16, 37: counter interrogation) and the protection events
+//!   (17-19, 38-40: events, not states; they go spontaneously and answer a
+//!   read). [`PointSource::group_snapshot`] gives a group's points.
 //! - C_CI_NA_1: ACT_CON, the integrated totals in their own type with cause
 //!   37 (groups 1..4: none), ACT_TERM; freeze/reset (FRZ 1..3) only
 //!   confirmed.
 //! - Common address 65535: the above for every station in turn, each with
 //!   its own common address.
-//! - C_RD_NA_1: the point in its own type with cause 5; 47 negative for an
-//!   unknown IOA.
+//! - C_RD_NA_1: the point in its own type with cause 5 (protection events
+//!   included); 47 negative for an unknown IOA.
 //! - C_CS_NA_1, C_TS_NA_1, C_TS_TA_1, C_RP_NA_1: ACT_CON mirrored.
 //! - Process commands (45-51, 58-64): negative confirmation.
 //! - Other types: mirrored, 44 negative; a wrong cause: 45 negative; an
@@ -81,7 +83,9 @@ pub trait PointSource: Send + Sync + 'static {
     fn stations(&self) -> Vec<u16>;
 
     /// The points of a station in ascending IOA, as (ioa, element), each in
-    /// the type it was last reported in; `None` for an unknown station.
+    /// the type it is served in (spontaneously and on read; an
+    /// interrogation answer takes its untimed type); `None` for an unknown
+    /// station.
     fn snapshot(&self, ca: u16) -> Option<Vec<(u32, Element)>>;
 
     /// The points of interrogation group 1..=16, in ascending IOA; `None`
@@ -434,14 +438,9 @@ impl<S: PointSource> Writer<S> {
                 Kind::Freeze => (Cause::COUNTER_REQUEST, true),
             };
             if i.kind != Kind::Freeze {
-                let selected = points.into_iter().filter_map(move |(ioa, e)| {
-                    let t = e.type_id();
-                    match (counters, is_counter(t)) {
-                        (true, true) => Some((ioa, e)),
-                        (false, false) if t.is_monitor() => Some((ioa, e.untimed())),
-                        _ => None,
-                    }
-                });
+                let selected = points
+                    .into_iter()
+                    .filter_map(move |(ioa, e)| answered(counters, e).map(|e| (ioa, e)));
                 let cot = Cot {
                     cause,
                     test: i.command.cot.test,
@@ -463,8 +462,33 @@ impl<S: PointSource> Writer<S> {
     }
 }
 
+/// What an interrogation answer carries of a point, `None` when it leaves
+/// the point out. A counter interrogation (`counters`): the integrated
+/// totals in their own type. A station or group interrogation: the other
+/// monitor points that hold a state, in their untimed type; not the
+/// integrated totals, and not the protection events (an event is sent when
+/// it occurs, it is no state an interrogation could report; the standard
+/// gives their types no cause of the interrogation range 20..36).
+fn answered(counters: bool, e: Element) -> Option<Element> {
+    let t = e.type_id();
+    if counters {
+        return is_counter(t).then_some(e);
+    }
+    let state = t.is_monitor() && !is_counter(t) && !is_protection_event(t);
+    state.then(|| e.untimed())
+}
+
 fn is_counter(t: TypeId) -> bool {
     matches!(t, TypeId::M_IT_NA_1 | TypeId::M_IT_TA_1 | TypeId::M_IT_TB_1)
+}
+
+/// Events of protection equipment, 17-19 and 38-40.
+fn is_protection_event(t: TypeId) -> bool {
+    use TypeId::*;
+    matches!(
+        t,
+        M_EP_TA_1 | M_EP_TB_1 | M_EP_TC_1 | M_EP_TD_1 | M_EP_TE_1 | M_EP_TF_1
+    )
 }
 
 #[cfg(test)]

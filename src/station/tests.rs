@@ -17,7 +17,7 @@ use crate::iec104::asdu::{AsduError, InformationObject};
 use crate::iec104::driver;
 use crate::iec104::elements::*;
 use crate::iec104::params::Params;
-use crate::iec104::time::Cp56Time2a;
+use crate::iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
 use crate::iec104::types::Cause;
 
 const T: Duration = Duration::from_secs(10);
@@ -348,11 +348,11 @@ fn loopback() -> SocketAddr {
 }
 
 /// A station serving `img` on a free port, with its update channel.
-async fn start(
-    img: Arc<MemoryImage>,
+async fn start<S: PointSource>(
+    img: Arc<S>,
     params: Params,
     capacity: usize,
-) -> (SocketAddr, Station<MemoryImage>, broadcast::Sender<Update>) {
+) -> (SocketAddr, Station<S>, broadcast::Sender<Update>) {
     let listener = driver::Listener::bind(loopback(), params)
         .await
         .expect("bind");
@@ -394,7 +394,14 @@ async fn send(conn: &Connection, a: &Asdu) {
 
 /// Every object of an interrogation answer, checking ACT_CON and ACT_TERM.
 async fn interrogate(conn: &mut Connection, ca: u16) -> Vec<(u32, Element)> {
-    send(conn, &gi(ca, 20)).await;
+    interrogate_qoi(conn, ca, 20).await
+}
+
+/// [`interrogate`] with qualifier `qoi` (20 station, 21..=36 group 1..=16),
+/// checking that the data comes with the cause of the same number.
+async fn interrogate_qoi(conn: &mut Connection, ca: u16, qoi: u8) -> Vec<(u32, Element)> {
+    let cause = Cause::new(qoi).expect("a cause");
+    send(conn, &gi(ca, qoi)).await;
     let con = next(conn).await;
     assert_eq!(
         (con.type_id, con.cot),
@@ -407,7 +414,7 @@ async fn interrogate(conn: &mut Connection, ca: u16) -> Vec<(u32, Element)> {
             assert_eq!(a.cot, Cot::new(Cause::ACTIVATION_TERMINATION));
             return got;
         }
-        assert_eq!((a.cot.cause, a.common_address), (Cause::INTERROGATED, ca));
+        assert_eq!((a.cot.cause, a.common_address), (cause, ca));
         got.extend(a.objects.into_iter().map(|o| (o.ioa, o.element)));
     }
 }
@@ -658,4 +665,185 @@ async fn a_malformed_asdu_closes_that_master_only() {
     assert_eq!(read_frame(&mut raw).await, None, "closed");
     assert_eq!(interrogate(&mut good, 1).await.len(), 5);
     assert_eq!(station.stats().masters(), 1);
+}
+
+/// One event of protection equipment of each type (17-19, 38-40), at IOA
+/// 30..=35.
+fn protection_events() -> Vec<(u32, Element)> {
+    let t24 = Cp24Time2a::new(15, 30_123, false);
+    let on = DoublePoint {
+        value: DoubleState::On,
+        quality: Quality::GOOD,
+    };
+    vec![
+        (
+            30,
+            Element::M_EP_TA_1 {
+                event: on,
+                elapsed: Cp16Time2a(500),
+                time: t24,
+            },
+        ),
+        (
+            31,
+            Element::M_EP_TB_1 {
+                start: StartEvents(0x03),
+                quality: Quality::GOOD,
+                duration: Cp16Time2a(250),
+                time: t24,
+            },
+        ),
+        (
+            32,
+            Element::M_EP_TC_1 {
+                circuits: OutputCircuits(0x09),
+                quality: Quality::GOOD,
+                operating: Cp16Time2a(1234),
+                time: t24,
+            },
+        ),
+        (
+            33,
+            Element::M_EP_TD_1 {
+                event: on,
+                elapsed: Cp16Time2a(500),
+                time: time(),
+            },
+        ),
+        (
+            34,
+            Element::M_EP_TE_1 {
+                start: StartEvents(0x03),
+                quality: Quality(Quality::IV),
+                duration: Cp16Time2a(250),
+                time: time(),
+            },
+        ),
+        (
+            35,
+            Element::M_EP_TF_1 {
+                circuits: OutputCircuits(0x09),
+                quality: Quality::GOOD,
+                operating: Cp16Time2a(1234),
+                time: time(),
+            },
+        ),
+    ]
+}
+
+#[test]
+fn an_interrogation_carries_states_untimed_and_leaves_out_counters_and_protection_events() {
+    let flagged = Quality(Quality::IV | Quality::NT);
+    let timed_float = Element::M_ME_TF_1 {
+        value: 1.5,
+        quality: flagged,
+        time: time(),
+    };
+    let nd = Element::M_ME_ND_1 {
+        value: Normalized(24576),
+    };
+    let na = Element::M_ME_NA_1 {
+        value: Normalized(24576),
+        quality: flagged,
+    };
+    let packed = Element::M_PS_NA_1 {
+        value: StatusChanges {
+            status: 0x8001,
+            changes: 0x0100,
+        },
+        quality: flagged,
+    };
+    // Station and group interrogation: states, untimed, quality kept.
+    assert_eq!(
+        answered(false, timed_float.clone()),
+        Some(Element::M_ME_NC_1 {
+            value: 1.5,
+            quality: flagged
+        })
+    );
+    assert_eq!(
+        answered(false, breaker(true)),
+        Some(breaker(true).untimed())
+    );
+    for state in [nd.clone(), na.clone(), packed.clone()] {
+        assert_eq!(answered(false, state.clone()), Some(state));
+    }
+    assert_eq!(
+        answered(false, counter(42)),
+        None,
+        "counters: cause 37 only"
+    );
+    for (ioa, event) in protection_events() {
+        assert_eq!(answered(false, event.clone()), None, "IOA {ioa}: an event");
+        assert_eq!(answered(true, event), None, "IOA {ioa}: no counter");
+    }
+    // Counter interrogation: the integrated totals in their own type only.
+    assert_eq!(answered(true, counter(42)), Some(counter(42)));
+    for other in [timed_float, nd, na, packed, breaker(false)] {
+        assert_eq!(answered(true, other), None);
+    }
+}
+
+#[test]
+fn read_answers_a_protection_event_in_its_own_type() {
+    let img = image();
+    img.insert_many(1, protection_events());
+    for (ioa, event) in protection_events() {
+        let rd = cmd(Cause::REQUEST, 1, ioa, Element::C_RD_NA_1 {});
+        let raw = rd.to_bytes().expect("encodes");
+        let a = answer(request::handle(&raw, &img));
+        assert_eq!(
+            (a.type_id, a.cot),
+            (event.type_id(), Cot::new(Cause::REQUEST)),
+            "IOA {ioa}"
+        );
+        assert_eq!(a.objects, [InformationObject::new(ioa, event)]);
+    }
+}
+
+/// A [`MemoryImage`] whose every point is in every interrogation group.
+struct AllInEveryGroup(MemoryImage);
+
+impl PointSource for AllInEveryGroup {
+    fn stations(&self) -> Vec<u16> {
+        self.0.stations()
+    }
+    fn snapshot(&self, ca: u16) -> Option<Vec<(u32, Element)>> {
+        self.0.snapshot(ca)
+    }
+    fn group_snapshot(&self, ca: u16, _group: u8) -> Option<Vec<(u32, Element)>> {
+        self.0.snapshot(ca)
+    }
+    fn read(&self, ca: u16, ioa: u32) -> ReadResult {
+        self.0.read(ca, ioa)
+    }
+}
+
+#[tokio::test]
+async fn protection_events_are_not_interrogated_but_go_spontaneously_and_answer_a_read() {
+    let img = image();
+    img.insert_many(1, protection_events());
+    let (addr, _station, tx) = start(Arc::new(AllInEveryGroup(img)), Params::default(), 16).await;
+    let mut conn = master(addr, Params::default()).await;
+    let states = [1, 10, 11, 12, 13];
+    let ioas = |points: Vec<(u32, Element)>| points.into_iter().map(|(i, _)| i).collect::<Vec<_>>();
+    assert_eq!(ioas(interrogate(&mut conn, 1).await), states, "station");
+    for qoi in [21, 36] {
+        let got = interrogate_qoi(&mut conn, 1, qoi).await;
+        assert_eq!(ioas(got), states, "group {}", qoi - 20);
+    }
+    for (ioa, event) in protection_events() {
+        send(&conn, &cmd(Cause::REQUEST, 1, ioa, Element::C_RD_NA_1 {})).await;
+        let a = next(&mut conn).await;
+        assert_eq!(a.cot, Cot::new(Cause::REQUEST));
+        assert_eq!(a.objects, [InformationObject::new(ioa, event)]);
+    }
+    for (ioa, event) in protection_events() {
+        let asdu = Asdu::single(Cot::new(Cause::SPONTANEOUS), 1, ioa, event.clone());
+        tx.send(Update::new(&asdu).expect("encodes"))
+            .expect("subscribed");
+        let a = next(&mut conn).await;
+        assert_eq!(a.cot, Cot::new(Cause::SPONTANEOUS));
+        assert_eq!(a.objects, [InformationObject::new(ioa, event)]);
+    }
 }

@@ -12,6 +12,7 @@ mod server;
 mod server_image;
 mod server_masters;
 mod server_services;
+mod server_types;
 mod sim;
 mod station;
 mod store;

@@ -75,12 +75,17 @@ fn points_by_ioa(lines: &[Value], cot: u64) -> BTreeMap<u64, Value> {
     out
 }
 
-/// The received point carries exactly what was served.
+/// The received point carries exactly what was served, in the type it
+/// was served in.
 fn assert_same(expected: &Value, got: &Value) {
     let ioa = &expected["ioa"];
     for key in ["type", "value", "quality"] {
         assert_eq!(got[key], expected[key], "IOA {ioa} {key}: got {got}");
     }
+    assert_eq!(
+        got["wire_type"], expected["type"],
+        "IOA {ioa}: the ASDU's type: got {got}"
+    );
     let time = expected.get("time_ms").cloned().unwrap_or(Value::Null);
     assert_eq!(got["time_ms"], time, "IOA {ioa} time_ms: got {got}");
     for key in [

@@ -23,12 +23,19 @@ with COT 5 for read; ok false on a negative answer or after
 stdout events:
     {"event":"open"} / {"event":"closed","state":..}   link up / lost
     {"event":"state","state":..}          every other c104 connection state
-    {"event":"point","ca":..,"ioa":..,"type":"M_ME_TF_1","value":..,
-        "quality":<raw bits>,"time_ms":<ms or null>,"cot":<int>,"sq":bool,...}
+    {"event":"point","ca":..,"ioa":..,"type":"M_ME_TF_1","wire_type":"M_ME_TF_1",
+        "value":..,"quality":<raw bits>,"time_ms":<ms or null>,"cot":<int>,"sq":bool,...}
+        "type" is the type c104 keeps for the point (the one it first came
+        in); "wire_type" the type identification of the ASDU that carried
+        this object
     {"event":"response","type":"C_IC_NA_1","cot":7,"negative":false,"ca":1,..}
         every non-monitor I frame received (ACT_CON, ACT_TERM, ...)
     {"event":"unsupported","type":..,"ca":..,"ioa":..,"n":..}
         monitor ASDUs of a type c104 cannot decode
+    {"event":"mismatched","type":"M_ME_NA_1","type_id":9,"ca":..,"ioa":..,"cot":..,
+        "point_type":"M_ME_ND_1"}
+        an object of a type other than the one its point first came in: c104
+        drops it ("Mismatched TypeID"), no point event follows
     {"event":"incomplete","missing":n}
         c104 announced objects on the wire that never reached a point callback
 
@@ -56,7 +63,9 @@ from peer_common import (
     emit,
     info_to_json,
     log,
+    object_ioas,
     parse_apdu,
+    type_name,
 )
 
 BARRIER_TIMEOUT_S = 5.0
@@ -88,6 +97,10 @@ class Master:
         self.held_frames = []  # (objects before it, deadline, event)
         self.held_points = []  # (index, deadline, event)
         self.points_seen = 0
+        # The type each point was created with, (ca, ioa) -> type id, in
+        # wire order: c104 creates a point with the type of the first object
+        # for its address and drops later objects of another type.
+        self.point_types = {}
 
         # Answer frames (commands' confirmations, read answers) for the ops.
         self.frames = []
@@ -149,7 +162,8 @@ class Master:
     def on_point(self, point: c104.Point, previous_info: c104.Information, message: c104.IncomingMessage) -> c104.ResponseState:
         try:
             tname = point.type.name
-            ev = {"event": "point", "ca": message.common_address, "ioa": point.io_address, "type": tname}
+            ev = {"event": "point", "ca": message.common_address, "ioa": point.io_address, "type": tname,
+                  "wire_type": message.type.name}
             ev.update(info_to_json(tname, point.info))
             ev["cot"] = int(message.cot.value)
             ev["sq"] = bool(message.is_sequence)
@@ -176,9 +190,23 @@ class Master:
             return
         if f["type_id"] < 45:  # monitor direction
             if f["type_id"] in SUPPORTED_MONITOR_TYPE_IDS:
+                ioas = object_ioas(f)
+                mismatched = []
                 with self.lock:
-                    self.announced += f["n"]
+                    if ioas is None:
+                        self.announced += f["n"]
+                    else:
+                        for ioa in ioas:
+                            known = self.point_types.setdefault((f["ca"], ioa), f["type_id"])
+                            if known == f["type_id"]:
+                                self.announced += 1
+                            else:
+                                mismatched.append((ioa, known))
                     self._release(time.monotonic())
+                for ioa, known in mismatched:
+                    self.emit_frame_event({"event": "mismatched", "type": f["type"], "type_id": f["type_id"],
+                                           "ca": f["ca"], "ioa": ioa, "cot": f["cot"],
+                                           "point_type": type_name(known)})
             else:
                 self.emit_frame_event({"event": "unsupported", "type": f["type"], "type_id": f["type_id"],
                                        "ca": f["ca"], "ioa": f.get("ioa"), "n": f["n"], "cot": f["cot"]})
@@ -306,8 +334,11 @@ class Master:
         if point is None:
             if "type" not in cmd:
                 raise ValueError("IOA %d not seen yet: give its \"type\"" % ioa)
-            point = station.add_point(io_address=ioa, type=getattr(c104.Type, cmd["type"]))
+            c104_type = getattr(c104.Type, cmd["type"])
+            point = station.add_point(io_address=ioa, type=c104_type)
             point.on_receive(callable=self.on_point)
+            with self.lock:
+                self.point_types.setdefault((ca, ioa), int(c104_type.value))
 
         def match(f):
             if f["ca"] != ca or f.get("ioa") != ioa:

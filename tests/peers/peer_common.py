@@ -221,3 +221,32 @@ def parse_apdu(data):
     if c1 & 0x03 == 0x01:
         return {"kind": "S", "recv_seq": (data[4] | (data[5] << 8)) >> 1}
     return {"kind": "U", "frame": U_FRAMES.get(c1, "U_0x%02x" % c1)}
+
+
+# Octets of one information element (without its address) of each monitor
+# type c104 decodes.
+ELEMENT_SIZES = {
+    1: 1, 3: 1, 5: 2, 7: 5, 9: 3, 11: 3, 13: 5, 15: 5, 20: 5, 21: 2,
+    30: 8, 31: 8, 32: 9, 33: 12, 34: 10, 35: 10, 36: 12, 37: 12,
+    38: 10, 39: 11, 40: 11,
+}
+
+
+def object_ioas(f):
+    """The information object addresses of a parsed monitor I frame (SQ=0:
+    each object's own, SQ=1: counting up from the first); None when the
+    type's element size is not known or the octets do not add up."""
+    size = ELEMENT_SIZES.get(f.get("type_id"))
+    if size is None or "ioa" not in f:
+        return None
+    n, first, rest = f["n"], f["ioa"], f.get("elements", b"")
+    if f["sq"]:
+        return [first + i for i in range(n)] if len(rest) == n * size else None
+    if len(rest) != size + (n - 1) * (3 + size):
+        return None
+    ioas = [first]
+    at = size
+    for _ in range(n - 1):
+        ioas.append(rest[at] | (rest[at + 1] << 8) | (rest[at + 2] << 16))
+        at += 3 + size
+    return ioas
