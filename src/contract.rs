@@ -639,6 +639,11 @@ impl DataPoint {
     /// M_ME_NA_1 (9), the nearest type with a quality descriptor: the same
     /// raw value, the flags in its QDS. Type 21 cannot carry them, and a
     /// master must see a point the image flags. Without a flag it stays 21.
+    ///
+    /// Integrated totals (15, 16, 37) have only the IV bit: a counter the
+    /// image marks not topical (its source is gone) goes with IV set, so
+    /// that a master never takes a counter of a lost source for a valid
+    /// one.
     pub fn to_served_element(&self) -> Element {
         match (self.type_id, self.value) {
             (TypeId::M_ME_ND_1, PointValue::Normalized(raw)) if !self.quality.is_good() => {
@@ -647,7 +652,18 @@ impl DataPoint {
                     quality: self.quality.to_quality(),
                 }
             }
-            _ => self.to_element(),
+            _ => {
+                let mut element = self.to_element();
+                if self.quality.nt {
+                    if let Element::M_IT_NA_1 { value }
+                    | Element::M_IT_TA_1 { value, .. }
+                    | Element::M_IT_TB_1 { value, .. } = &mut element
+                    {
+                        value.invalid = true;
+                    }
+                }
+                element
+            }
         }
     }
 

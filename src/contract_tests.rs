@@ -754,7 +754,8 @@ fn a_leap_second_cannot_carry_a_time_past_the_year_9999() {
 }
 
 #[test]
-fn to_served_element_is_to_element_but_a_flagged_type_21_goes_as_type_9() {
+fn to_served_element_is_to_element_but_a_flagged_type_21_goes_as_type_9_and_a_not_topical_counter_as_invalid()
+ {
     let none = QualityFlags::default();
     let each = [
         QualityFlags { iv: true, ..none },
@@ -785,6 +786,15 @@ fn to_served_element_is_to_element_but_a_flagged_type_21_goes_as_type_9() {
                     },
                     "{flags:?}"
                 ),
+                Element::M_IT_NA_1 { .. }
+                | Element::M_IT_TA_1 { .. }
+                | Element::M_IT_TB_1 { .. }
+                    if flags.nt =>
+                {
+                    let mut valid = p.clone();
+                    valid.quality = QualityFlags { iv: true, ..none };
+                    assert_eq!(served, valid.to_element(), "{p:?}");
+                }
                 _ => assert_eq!(served, p.to_element(), "{p:?}"),
             }
         }
