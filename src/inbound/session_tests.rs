@@ -6,8 +6,21 @@ use crate::iec104::elements::{Quality, SinglePoint};
 
 const NOW: i64 = 1_795_252_530_123;
 
+/// The interrogation timeout of the tests, ms.
+const TIMEOUT: i64 = 60_000;
+
+fn config(policy: OnLinkLoss, cas: Vec<u16>) -> SessionConfig {
+    SessionConfig {
+        zone_offset_min: 0,
+        on_link_loss: policy,
+        common_addresses: cas,
+        counter_mode: CounterMode::Read,
+        interrogation_timeout_ms: TIMEOUT,
+    }
+}
+
 fn session(policy: OnLinkLoss, cas: Vec<u16>) -> Session {
-    Session::new("rtu-a", 0, policy, cas)
+    Session::new("rtu-a", config(policy, cas))
 }
 
 fn floats(ca: u16, cause: Cause, ioas: &[u32]) -> Vec<u8> {
@@ -56,9 +69,7 @@ fn addrs(points: &[DataPoint]) -> Vec<(u16, u32)> {
 #[test]
 fn monitor_asdus_become_data_points_in_order() {
     let mut s = session(OnLinkLoss::Nt, vec![]);
-    let out = s
-        .on_asdu(&floats(1, Cause::SPONTANEOUS, &[5, 3, 9]), NOW)
-        .expect("valid");
+    let out = s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[5, 3, 9]), NOW);
     assert_eq!(addrs(&out.points), [(1, 5), (1, 3), (1, 9)]);
     assert!(out.replies.is_empty());
     assert_eq!(out.points[0].source.as_ref(), "rtu-a");
@@ -70,7 +81,7 @@ fn monitor_asdus_become_data_points_in_order() {
 fn an_unknown_type_is_answered_with_cause_44_and_the_session_goes_on() {
     let mut s = session(OnLinkLoss::Nt, vec![]);
     let raw = [44u8, 0x01, 0x03, 0x00, 0x01, 0x00, 0x0A, 0x00, 0x00, 0x00];
-    let out = s.on_asdu(&raw, NOW).expect("not a protocol error");
+    let out = s.on_asdu(&raw, NOW);
     assert_eq!(
         out.replies,
         [vec![
@@ -100,25 +111,40 @@ fn an_unknown_type_is_answered_with_cause_44_and_the_session_goes_on() {
         0x00,
         0x00,
     ];
-    assert!(s.on_asdu(&neg, NOW).expect("ok").replies.is_empty());
-    assert!(s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1]), NOW).is_ok());
+    assert!(s.on_asdu(&neg, NOW).replies.is_empty());
+    assert_eq!(
+        addrs(&s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1]), NOW).points),
+        [(1, 1)]
+    );
 }
 
 #[test]
-fn a_malformed_asdu_is_a_protocol_error() {
+fn a_malformed_asdu_is_counted_logged_once_and_the_session_goes_on() {
     let mut s = session(OnLinkLoss::Nt, vec![]);
     let mut raw = floats(1, Cause::SPONTANEOUS, &[1]);
     raw.push(0);
-    assert!(matches!(
-        s.on_asdu(&raw, NOW),
-        Err(ProtocolError(AsduError::TrailingBytes { .. }))
-    ));
+    let out = s.on_asdu(&raw, NOW);
+    assert!(out.points.is_empty() && out.replies.is_empty());
+    // A short F_SC_NB_1 (type 127): its header, no object.
+    let short = [127u8, 1, 13, 0, 1, 0];
+    assert!(s.on_asdu(&short, NOW).replies.is_empty());
+    s.on_asdu(&short, NOW);
+    assert_eq!(s.stats().malformed_asdus, 3);
+    assert_eq!(
+        s.warned_malformed,
+        HashSet::from([("trailing octets", 13), ("truncated", 127)]),
+        "one log line per kind"
+    );
+    assert_eq!(
+        addrs(&s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[2]), NOW).points),
+        [(1, 2)]
+    );
 }
 
 #[test]
 fn interrogation_goes_to_the_broadcast_address_or_each_configured_station() {
     let mut s = session(OnLinkLoss::Nt, vec![]);
-    let cmds = s.interrogation();
+    let cmds = s.interrogation(NOW);
     assert_eq!(cmds.len(), 1);
     let a = Asdu::decode(&cmds[0]).expect("valid");
     assert_eq!(
@@ -131,7 +157,7 @@ fn interrogation_goes_to_the_broadcast_address_or_each_configured_station() {
     );
     let mut s = session(OnLinkLoss::Nt, vec![3, 7]);
     let cas: Vec<u16> = s
-        .interrogation()
+        .interrogation(NOW)
         .iter()
         .map(|c| Asdu::decode(c).expect("valid").common_address)
         .collect();
@@ -141,16 +167,11 @@ fn interrogation_goes_to_the_broadcast_address_or_each_configured_station() {
 #[test]
 fn a_completed_interrogation_marks_points_it_did_not_deliver_invalid() {
     let mut s = session(OnLinkLoss::Nt, vec![1]);
-    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2, 3]), NOW)
-        .expect("valid");
-    s.interrogation();
-    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_CON, false), NOW)
-        .expect("valid");
-    s.on_asdu(&floats(1, Cause::INTERROGATED, &[1, 2]), NOW)
-        .expect("valid");
-    let out = s
-        .on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW + 5)
-        .expect("valid");
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2, 3]), NOW);
+    s.interrogation(NOW);
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_CON, false), NOW);
+    s.on_asdu(&floats(1, Cause::INTERROGATED, &[1, 2]), NOW);
+    let out = s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW + 5);
     assert!(out.points.is_empty(), "marked points are taken apart");
     assert!(s.has_marked());
     let marked = s.take_marked(usize::MAX, NOW + 5);
@@ -164,49 +185,38 @@ fn a_completed_interrogation_marks_points_it_did_not_deliver_invalid() {
 #[test]
 fn a_broadcast_interrogation_completes_station_by_station() {
     let mut s = session(OnLinkLoss::Nt, vec![]);
-    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2]), NOW)
-        .expect("valid");
-    s.on_asdu(&floats(2, Cause::SPONTANEOUS, &[1, 2]), NOW)
-        .expect("valid");
-    s.interrogation();
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2]), NOW);
+    s.on_asdu(&floats(2, Cause::SPONTANEOUS, &[1, 2]), NOW);
+    s.interrogation(NOW);
     // lib60870 answers a broadcast per station: station 1 first.
-    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_CON, false), NOW)
-        .expect("valid");
-    s.on_asdu(&floats(1, Cause::INTERROGATED, &[1]), NOW)
-        .expect("valid");
-    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW)
-        .expect("valid");
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_CON, false), NOW);
+    s.on_asdu(&floats(1, Cause::INTERROGATED, &[1]), NOW);
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW);
     assert_eq!(
         addrs(&s.take_marked(usize::MAX, NOW)),
         [(1, 2)],
         "station 2 is not judged by station 1's answer"
     );
-    s.on_asdu(&gi_answer(2, Cause::ACTIVATION_CON, false), NOW)
-        .expect("valid");
-    s.on_asdu(&floats(2, Cause::INTERROGATED, &[1, 2]), NOW)
-        .expect("valid");
-    s.on_asdu(&gi_answer(2, Cause::ACTIVATION_TERMINATION, false), NOW)
-        .expect("valid");
+    s.on_asdu(&gi_answer(2, Cause::ACTIVATION_CON, false), NOW);
+    s.on_asdu(&floats(2, Cause::INTERROGATED, &[1, 2]), NOW);
+    s.on_asdu(&gi_answer(2, Cause::ACTIVATION_TERMINATION, false), NOW);
     assert!(!s.has_marked());
 }
 
 #[test]
 fn keep_policy_marks_nothing() {
     let mut s = session(OnLinkLoss::Keep, vec![1]);
-    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2]), NOW)
-        .expect("valid");
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2]), NOW);
     assert!(grace_expired(&mut s, NOW).is_empty());
-    s.interrogation();
-    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW)
-        .expect("valid");
+    s.interrogation(NOW);
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW);
     assert!(!s.has_marked());
 }
 
 #[test]
 fn link_loss_marks_every_point_not_topical_once() {
     let mut s = session(OnLinkLoss::Nt, vec![]);
-    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2]), NOW)
-        .expect("valid");
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2]), NOW);
     s.on_link_lost();
     let marked = grace_expired(&mut s, NOW + 5000);
     assert_eq!(addrs(&marked), [(1, 1), (1, 2)]);
@@ -220,19 +230,15 @@ fn link_loss_marks_every_point_not_topical_once() {
         "already marked"
     );
     // A fresh value clears it.
-    let out = s
-        .on_asdu(&floats(1, Cause::SPONTANEOUS, &[1]), NOW + 7000)
-        .expect("valid");
+    let out = s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1]), NOW + 7000);
     assert!(!out.points[0].quality.nt);
 }
 
 #[test]
 fn marked_points_are_taken_in_chunks_in_address_order() {
     let mut s = session(OnLinkLoss::Nt, vec![]);
-    s.on_asdu(&floats(2, Cause::SPONTANEOUS, &[9, 1]), NOW)
-        .expect("valid");
-    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[5, 3, 7]), NOW)
-        .expect("valid");
+    s.on_asdu(&floats(2, Cause::SPONTANEOUS, &[9, 1]), NOW);
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[5, 3, 7]), NOW);
     assert_eq!(s.mark_link_loss(), 5);
     assert_eq!(addrs(&s.take_marked(2, NOW)), [(1, 3), (1, 5)]);
     assert_eq!(addrs(&s.take_marked(2, NOW)), [(1, 7), (2, 1)]);
@@ -256,8 +262,7 @@ fn iv_policy_marks_invalid_on_link_loss() {
         .to_bytes()
         .expect("encodes"),
         NOW,
-    )
-    .expect("valid");
+    );
     let marked = grace_expired(&mut s, NOW);
     assert_eq!(addrs(&marked), [(4, 8)]);
     assert!(marked[0].quality.iv && !marked[0].quality.nt);
@@ -274,7 +279,7 @@ fn end_of_initialization_triggers_a_new_interrogation() {
     )
     .to_bytes()
     .expect("encodes");
-    let out = s.on_asdu(&ei, NOW).expect("valid");
+    let out = s.on_asdu(&ei, NOW);
     assert_eq!(out.replies.len(), 1);
     assert_eq!(
         Asdu::decode(&out.replies[0]).expect("valid").type_id,
@@ -285,22 +290,21 @@ fn end_of_initialization_triggers_a_new_interrogation() {
 #[test]
 fn negative_confirmations_are_counted() {
     let mut s = session(OnLinkLoss::Nt, vec![1]);
-    s.interrogation();
-    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_CON, true), NOW)
-        .expect("valid");
+    s.interrogation(NOW);
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_CON, true), NOW);
     assert_eq!(s.stats().negative_confirmations, 1);
 }
 
 #[test]
 fn clock_sync_and_counter_interrogation_address_the_configured_stations() {
-    let s = session(OnLinkLoss::Nt, vec![2]);
+    let mut s = session(OnLinkLoss::Nt, vec![2]);
     let cs = Asdu::decode(&s.clock_sync(NOW)[0]).expect("valid");
     match &cs.objects[0].element {
         Element::C_CS_NA_1 { time } => assert_eq!(time.to_unix_ms(), Ok(NOW)),
         other => panic!("{other:?}"),
     }
     assert_eq!(cs.common_address, 2);
-    let ci = Asdu::decode(&s.counter_interrogation()[0]).expect("valid");
+    let ci = Asdu::decode(&s.counter_interrogation(NOW)[0]).expect("valid");
     assert_eq!((ci.type_id, ci.common_address), (TypeId::C_CI_NA_1, 2));
 }
 
@@ -370,11 +374,9 @@ fn a_cached_point_comes_back_whole_with_the_new_receive_time() {
 #[test]
 fn a_time_error_is_forgotten_when_the_point_comes_again_without_one() {
     let mut s = session(OnLinkLoss::Iv, vec![]);
-    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[7]), NOW)
-        .expect("valid");
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[7]), NOW);
     s.time_errors.insert((1, 7), Box::from("stale"));
-    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[7]), NOW)
-        .expect("valid");
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[7]), NOW);
     assert!(s.time_errors.is_empty());
     let marked = grace_expired(&mut s, NOW + 1);
     assert_eq!(marked.len(), 1);
