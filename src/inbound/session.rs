@@ -660,6 +660,19 @@ impl Session {
         let points = points_from_asdu(asdu, rx);
         self.stats.points_received += points.len() as u64;
         let ca = asdu.common_address;
+        if self.link.broadcast_refused
+            && self.config.common_addresses.is_empty()
+            && ca != BROADCAST_CA
+            && !self.link.interrogated.contains(&ca)
+        {
+            // Asked before the points are booked: they count as delivered.
+            info!(
+                ca,
+                "first data from a station since the server refused the broadcast interrogation: interrogating it"
+            );
+            self.hint = None;
+            self.interrogate(ca, true, now, &mut out.replies);
+        }
         let deadline = self.deadline(now);
         for kind in [Kind::General, Kind::Counter] {
             let answer = kind.answers(asdu.cot.cause);
@@ -687,18 +700,6 @@ impl Session {
             }
         }
         out.points = points;
-        if self.link.broadcast_refused
-            && self.config.common_addresses.is_empty()
-            && ca != BROADCAST_CA
-            && !self.link.interrogated.contains(&ca)
-        {
-            info!(
-                ca,
-                "first data from a station since the server refused the broadcast interrogation: interrogating it"
-            );
-            self.hint = None;
-            self.interrogate(ca, true, now, &mut out.replies);
-        }
     }
 
     /// An ASDU that cannot be decoded inside a well-formed I-frame (the
