@@ -511,15 +511,26 @@ async fn connection(
             .await
             .map_err(|e| e.to_string())
     };
-    let mut conn: Connection = tokio::select! {
-        r = connecting => match r {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(remote = %remote, "connection failed: {e}");
-                return Ended::Lost(e);
+    tokio::pin!(connecting);
+    // An attempt may hang for t0: the link-loss grace still ends on time.
+    let mut conn: Connection = loop {
+        let grace_deadline = grace_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = &mut connecting => match r {
+                Ok(c) => break c,
+                Err(e) => {
+                    warn!(remote = %remote, "connection failed: {e}");
+                    return Ended::Lost(e);
+                }
+            },
+            () = sleep_until(grace_deadline), if grace_at.is_some() => {
+                *grace_at = None;
+                session.mark_link_loss();
+                ctx.write_marked(session).await;
+                publish(&ctx.snap_tx, session);
             }
-        },
-        _ = ctx.shutdown.changed() => return Ended::Shutdown,
+            _ = ctx.shutdown.changed() => return Ended::Shutdown,
+        }
     };
     info!(remote = %remote, "connected; starting data transfer");
     let mut periodic_gi = settings

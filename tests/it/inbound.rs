@@ -1019,3 +1019,87 @@ fn a_malformed_asdu_in_a_good_i_frame_is_acknowledged_and_counted_and_the_link_s
         c.log_tail()
     );
 }
+
+/// A listener on loopback whose accept queue is full: a connection attempt
+/// to it hangs (its SYN is dropped) until the client gives up. Kept open as
+/// long as the returned value lives.
+struct Unanswering {
+    _rt: tokio::runtime::Runtime,
+    _listener: tokio::net::TcpListener,
+    _queued: Vec<TcpStream>,
+    port: u16,
+}
+
+impl Unanswering {
+    fn start() -> Unanswering {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let listener = rt
+            .block_on(async {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind("127.0.0.1:0".parse().expect("address"))?;
+                socket.listen(0)
+            })
+            .expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let mut queued = Vec::new();
+        loop {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => queued.push(s),
+                Err(_) => break,
+            }
+            assert!(queued.len() < 16, "the accept queue never filled");
+        }
+        Unanswering {
+            _rt: rt,
+            _listener: listener,
+            _queued: queued,
+            port: addr.port(),
+        }
+    }
+}
+
+#[test]
+fn points_are_marked_when_the_grace_period_ends_while_a_connection_attempt_hangs() {
+    let valkey = ValkeyGuard::start();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hanging = Unanswering::start();
+    let c = Connector::start(
+        "hanging",
+        &valkey,
+        &strs(&client(port, &[])),
+        &[
+            // The retry comes (1 s after the first attempt) before the grace ends.
+            ("ALP_CONNEX_CLIENT__RECONNECT_INTERVAL_S", "1"),
+            ("ALP_CONNEX_CLIENT__LINK_LOSS_GRACE_S", "3"),
+            (
+                "ALP_CONNEX_CLIENT__ALTERNATIVE_HOSTS",
+                &format!("[\"127.0.0.1:{}\"]", hanging.port),
+            ),
+        ],
+    );
+    let mut s = RawServer::accept(&listener);
+    let gi = s.next_asdu();
+    s.answer(&gi, Cause::ACTIVATION_CON, false);
+    s.send_asdu(&floats(1, Cause::INTERROGATED, &[400]));
+    s.answer(&gi, Cause::ACTIVATION_TERMINATION, false);
+    c.until("the point in the image", T, || {
+        image(&valkey, 1, 400).is_some_and(|p| !p.quality.nt)
+    });
+    // The RTU goes; the next attempt (the alternative host) hangs for t0 = 30 s.
+    drop(s);
+    c.until(
+        "the point not topical when the grace period ends",
+        Duration::from_secs(8),
+        || image(&valkey, 1, 400).is_some_and(|p| p.quality.nt),
+    );
+    let st = c.status(&valkey);
+    assert_eq!(
+        (&st["state"], &st["remote"]),
+        (
+            &json!("connecting"),
+            &json!(format!("127.0.0.1:{}", hanging.port))
+        ),
+        "still trying the unanswering host: {st}"
+    );
+}
