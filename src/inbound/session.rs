@@ -605,7 +605,7 @@ impl Session {
                     let deadline = self.deadline(now);
                     self.tracker(kind).heard(ca, true, deadline);
                 } else if cause == Cause::ACTIVATION_TERMINATION {
-                    self.terminated(kind, ca);
+                    self.terminated(kind, ca, now);
                 } else {
                     debug!(ca, cause = %cause, "answer to the {}", kind.name());
                 }
@@ -621,7 +621,9 @@ impl Session {
                         ca,
                         "end of initialization from the server: interrogating every station"
                     );
-                    out.replies = self.interrogation(now);
+                    for target in self.targets() {
+                        self.interrogate(target, true, now, &mut out.replies);
+                    }
                 } else {
                     info!(
                         ca,
@@ -794,10 +796,13 @@ impl Session {
 
     /// A termination (ACT_TERM) at `ca`: the station's interrogation ends
     /// and judges its points, or, at 65535, every station's does.
-    fn terminated(&mut self, kind: Kind, ca: u16) {
+    fn terminated(&mut self, kind: Kind, ca: u16, now: i64) {
         if ca != BROADCAST_CA {
             let known = self.stations.clone();
+            let deadline = self.deadline(now);
             let tracker = self.tracker(kind);
+            // A station may end its part of a broadcast without anything before.
+            tracker.heard(ca, true, deadline);
             let pending = tracker.end(ca);
             tracker.settle(&known);
             match pending {

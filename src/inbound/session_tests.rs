@@ -551,6 +551,18 @@ fn a_station_refusing_the_broadcast_keeps_its_points_unmarked() {
 }
 
 #[test]
+fn a_station_ending_its_part_of_a_broadcast_without_data_has_its_points_marked() {
+    let mut s = known(OnLinkLoss::Nt, vec![], &[1, 2]);
+    s.connected(NOW);
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_CON, false), NOW);
+    s.on_asdu(&floats(1, Cause::INTERROGATED, &[1, 2, 3]), NOW);
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW);
+    let out = s.on_asdu(&gi_answer(2, Cause::ACTIVATION_TERMINATION, false), NOW);
+    assert_eq!(marked(&mut s), [(2, 1), (2, 2), (2, 3)]);
+    assert_eq!(commands(&out.replies), [ci(65535)]);
+}
+
+#[test]
 fn a_configured_station_refusing_is_not_judged_nor_asked_for_its_counters() {
     let mut s = known(OnLinkLoss::Nt, vec![1, 2], &[1, 2]);
     assert_eq!(commands(&s.connected(NOW)), [gi(1), gi(2)]);
