@@ -7,10 +7,10 @@
 //!            ┌── managed config watch (connectors:{ID}:config) ──┐
 //!            ▼                                                    │
 //!   settings ─► connect (t0, host then alternatives) ─► STARTDT ─► GI ─► Event::Asdu ─► Session ─► Writer.submit ─► Valkey
-//!            ▲        │ refused / lost / t1 / framing or sequence error     │ replies (cause 44, C_CI after the GI,
-//!            │        │                                                   │   GI of a station after its M_EI or cause 46)
-//!            │        │                     interrogation timeout ─► Session::on_timeout
-//!            └─ wait reconnect_interval ◄┘  link-loss grace ─► marks ────────┘
+//!            ▲        │ refused / lost / t1 / framing or sequence error   │ replies: cause 44, C_CI after a GI,
+//!            │        │                                                   │ GI of a station (its M_EI, cause 46)
+//!            └─ wait reconnect_interval ◄┘  link-loss grace (also while an attempt hangs) ─► marks
+//!   interrogation timeout (Session::next_deadline) ─► Session::on_timeout ─► C_CI that waited for it
 //!   status task: every 5 s or on change ─► SET connectors:{ID}:status EX 15
 //! ```
 //!
