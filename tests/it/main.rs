@@ -15,4 +15,5 @@ mod server_services;
 mod sim;
 mod station;
 mod store;
+mod stream_load;
 mod support_tests;
