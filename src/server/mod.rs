@@ -21,9 +21,10 @@
 //! - Each stream entry becomes one ASDU with one object, in the type the
 //!   point was reported in, with its time tag, cause 3 (spontaneous).
 //! - Outage: the follower retries every 500 ms from the last entry it
-//!   handled; if entries after it were trimmed meanwhile, it reloads the
-//!   whole image and follows from there (masters get the missed values at
-//!   their next interrogation).
+//!   handled; if entries after it were trimmed meanwhile (an outage, or a
+//!   rate beyond the writers' cap divided by its read period), it reloads
+//!   the whole image, counts the entries it skipped, and follows from there
+//!   (masters get the missed values at their next interrogation).
 //! - A common-address restriction hides every other address: its points
 //!   are held (so that a changed restriction serves them at once) but
 //!   neither counted as served nor sent, and the station answers it as
