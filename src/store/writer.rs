@@ -28,7 +28,8 @@
 //! values are still written). Under load that is what Valkey would do
 //! anyway: the next write would add them and its cap trim them away at
 //! once. Such entries are counted as trimmed when the next write succeeds,
-//! and as dropped when it fails or Valkey is unreachable (an outage), so
+//! and as dropped when it fails or when they were left out during an
+//! outage (from the first failed attempt until a write succeeds again), so
 //! that the status tells the two apart.
 
 use std::collections::HashMap;
@@ -901,7 +902,7 @@ impl Task {
         }
         warn!(
             valkey = %self.cfg.addr(),
-            "the stream cap of {} left out {} entries since the last such line: more points arrived during one write than the cap keeps, so Valkey would have trimmed them at once; their image values were written, a follower of the stream misses them (valkey.trimmed_stream_entries; not an outage)",
+            "stream cap {}: {} entries not written since the last such warning (at most one a minute): more points arrived during one write than the cap keeps, so Valkey would have trimmed them at once; their image values were written, a follower of the stream misses them (valkey.trimmed_stream_entries; not an outage)",
             self.cfg.stream_max_length,
             trimmed - log.reported
         );
