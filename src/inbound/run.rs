@@ -94,6 +94,7 @@ struct ValkeyStatus {
     written: u64,
     pending: u64,
     dropped_stream_entries: u64,
+    trimmed_stream_entries: u64,
     outages: u64,
     last_error: Option<String>,
 }
@@ -140,6 +141,7 @@ impl StatusCell {
             written: w.written,
             pending: w.pending,
             dropped_stream_entries: w.dropped_stream_entries,
+            trimmed_stream_entries: w.trimmed_stream_entries,
             outages: w.outages,
             last_error: w.last_error.clone(),
         };

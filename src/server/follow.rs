@@ -33,6 +33,7 @@ pub struct FollowStats {
     malformed: AtomicU64,
     ignored: AtomicU64,
     reloads: AtomicU64,
+    missed: AtomicU64,
     errors: AtomicU64,
     lag_ms: AtomicU64,
     connected: AtomicBool,
@@ -54,6 +55,13 @@ impl FollowStats {
     /// Whole-image reloads after entries were trimmed before being read.
     pub fn reloads(&self) -> u64 {
         self.reloads.load(Ordering::Relaxed)
+    }
+    /// Entries never handed to the masters because entries after the last
+    /// one read were trimmed before they were read (the writers' cap
+    /// overtook the follower): the trimmed ones and those the reload that
+    /// followed skipped. Their values came with the reload.
+    pub fn missed(&self) -> u64 {
+        self.missed.load(Ordering::Relaxed)
     }
     /// Failed Valkey commands.
     pub fn errors(&self) -> u64 {
@@ -207,13 +215,18 @@ impl Follower {
         if none_older_left && since > info.length {
             let from = self.last_id;
             let loaded = load(fred, &self.stream, &self.image).await?;
+            // The reload resumes at its own position: the entries up to it
+            // that were still there are skipped too.
+            let missed = loaded.added.saturating_sub(self.added);
             self.last_id = loaded.last_id;
             self.added = loaded.added;
             self.stats.reloads.fetch_add(1, Ordering::Relaxed);
+            self.stats.missed.fetch_add(missed, Ordering::Relaxed);
             warn!(
                 %from,
                 to = %loaded.last_id,
                 lost = since - info.length,
+                missed,
                 "stream entries were trimmed before they were read: process image reloaded (masters get the missed values at their next interrogation)"
             );
         }

@@ -27,9 +27,10 @@
 //!   master sees the flags whichever way it asks (docs/server.md, "Which
 //!   type a master receives").
 //! - Outage: the follower retries every 500 ms from the last entry it
-//!   handled; if entries after it were trimmed meanwhile, it reloads the
-//!   whole image and follows from there (masters get the missed values at
-//!   their next interrogation).
+//!   handled; if entries after it were trimmed meanwhile (an outage, or a
+//!   rate beyond the writers' cap divided by its read period), it reloads
+//!   the whole image, counts the entries it skipped, and follows from there
+//!   (masters get the missed values at their next interrogation).
 //! - A common-address restriction hides every other address: its points
 //!   are held (so that a changed restriction serves them at once) but
 //!   neither counted as served nor sent, and the station answers it as

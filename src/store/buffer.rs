@@ -2,7 +2,8 @@
 //!
 //! The image keeps the latest JSON per address (last value wins); the stream
 //! keeps every entry in order, at most `cap` of them (the oldest beyond the
-//! cap are dropped and counted: Valkey would trim them anyway). A batch is
+//! cap are left out, and the writer counts them: Valkey would trim them
+//! anyway). A batch is
 //! taken out for a write; when the write fails it is put back in front of
 //! what arrived meanwhile. The collections are reused between batches, so the
 //! steady state allocates nothing here.
@@ -84,7 +85,7 @@ impl Buffer {
         self.stream.len()
     }
 
-    /// Adds one point; returns how many old stream entries were dropped.
+    /// Adds one point; returns how many old stream entries were left out.
     pub fn push(&mut self, point: PointRecord) -> u64 {
         let addr = (point.casdu, point.ioa);
         let json = Bytes::from(point.json);
@@ -153,7 +154,7 @@ impl Buffer {
 
     /// Puts back what a failed write left in `batch`: older than what the
     /// buffer holds, so its image values yield to newer ones and its stream
-    /// entries go first. Returns how many stream entries the cap dropped.
+    /// entries go first. Returns how many stream entries the cap left out.
     pub fn restore(&mut self, mut batch: Batch) -> u64 {
         for (addr, json) in batch.images.drain(..) {
             self.images.entry(addr).or_insert(json);

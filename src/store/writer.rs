@@ -21,6 +21,16 @@
 //! a batch is never sent again; an unacknowledged part always is (a reply
 //! lost with the connection can therefore repeat a stream entry, never lose
 //! one).
+//!
+//! The stream cap: the buffer holds at most `stream_max_length` stream
+//! entries. When more points than that arrive while a write is under way,
+//! or while Valkey is away, the oldest entries are left out (their image
+//! values are still written). Under load that is what Valkey would do
+//! anyway: the next write would add them and its cap trim them away at
+//! once. Such entries are counted as trimmed when the next write succeeds,
+//! and as dropped when it fails or when they were left out during an
+//! outage (from the first failed attempt until a write succeeds again), so
+//! that the status tells the two apart.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -80,9 +90,15 @@ pub struct WriterStats {
     pub written: u64,
     /// Points submitted, neither written nor dropped yet.
     pub pending: u64,
-    /// Stream entries dropped beyond `stream_max_length` while they could not
-    /// be written (their image values are still written).
+    /// Stream entries dropped beyond `stream_max_length` because of a Valkey
+    /// outage: left out while Valkey was unreachable, or before a write that
+    /// failed (their image values are still written).
     pub dropped_stream_entries: u64,
+    /// Stream entries left out beyond `stream_max_length` while Valkey was
+    /// writing: more points arrived during one write than the cap keeps, so
+    /// the next write would have added them and trimmed them away at once
+    /// (their image values are still written). Not an outage.
+    pub trimmed_stream_entries: u64,
     /// Whether the last connection attempt or write succeeded.
     pub connected: bool,
     /// The last error seen, kept after recovery (`connected` tells the state).
@@ -96,7 +112,13 @@ pub struct WriterStats {
 struct Shared {
     submitted: AtomicU64,
     written: AtomicU64,
+    /// Stream entries left out because of an outage.
     dropped: AtomicU64,
+    /// Stream entries left out by the cap while Valkey was writing.
+    trimmed: AtomicU64,
+    /// Stream entries left out whose next write has not ended yet: counted
+    /// as trimmed or dropped by its outcome.
+    unsettled: AtomicU64,
     outages: AtomicU64,
     connected: AtomicBool,
     last_error: Mutex<Option<String>>,
@@ -106,7 +128,7 @@ struct Shared {
     held: AtomicU64,
     /// Woken after every write attempt (done or failed).
     progress: Notify,
-    /// `written + dropped` when [`WriterHandle::room`] last gave up waiting
+    /// [`done`](Self::done) when [`WriterHandle::room`] last gave up waiting
     /// for a write that made no progress; `u64::MAX` when none.
     stalled_at: AtomicU64,
 }
@@ -117,6 +139,8 @@ impl Default for Shared {
             submitted: AtomicU64::new(0),
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            trimmed: AtomicU64::new(0),
+            unsettled: AtomicU64::new(0),
             outages: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             last_error: Mutex::new(None),
@@ -129,8 +153,12 @@ impl Default for Shared {
 }
 
 impl Shared {
+    /// Stream entries written or left out.
     fn done(&self) -> u64 {
-        self.written.load(Ordering::SeqCst) + self.dropped.load(Ordering::SeqCst)
+        self.written.load(Ordering::SeqCst)
+            + self.dropped.load(Ordering::SeqCst)
+            + self.trimmed.load(Ordering::SeqCst)
+            + self.unsettled.load(Ordering::SeqCst)
     }
 
     fn pending(&self) -> u64 {
@@ -167,10 +195,13 @@ impl Writer {
                 stop_open: true,
                 buffer: Buffer::new(cfg.stream_max_length),
                 shared: Arc::clone(&shared),
+                in_outage: false,
+                unsettled: 0,
             },
             commands: Commands::new(&cfg),
             settled: settled_tx,
             outage: None,
+            trim_log: TrimLog::default(),
             cfg,
         };
         let join = tokio::spawn(task.run());
@@ -258,13 +289,13 @@ impl WriterHandle {
     /// A snapshot of the counters.
     pub fn stats(&self) -> WriterStats {
         let s = &self.inner.shared;
-        let submitted = s.submitted.load(Ordering::SeqCst);
-        let written = s.written.load(Ordering::SeqCst);
         let dropped = s.dropped.load(Ordering::SeqCst);
+        let trimmed = s.trimmed.load(Ordering::SeqCst);
         WriterStats {
-            written,
-            pending: submitted.saturating_sub(written).saturating_sub(dropped),
+            written: s.written.load(Ordering::SeqCst),
+            pending: s.pending(),
             dropped_stream_entries: dropped,
+            trimmed_stream_entries: trimmed,
             connected: s.connected.load(Ordering::SeqCst),
             last_error: s.last_error.lock().ok().and_then(|e| e.clone()),
             outages: s.outages.load(Ordering::SeqCst),
@@ -312,6 +343,20 @@ struct Intake {
     stop_open: bool,
     buffer: Buffer,
     shared: Arc<Shared>,
+    /// Whether an outage is in progress: entries left out now are dropped.
+    in_outage: bool,
+    /// Entries left out (not in an outage) since the last batch was taken:
+    /// the next batch's outcome says how they count.
+    unsettled: u64,
+}
+
+/// How stream entries that were left out count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeftOut {
+    /// By the cap, while Valkey was writing.
+    Trimmed,
+    /// Because of an outage.
+    Dropped,
 }
 
 impl Intake {
@@ -320,11 +365,16 @@ impl Intake {
     }
 
     fn accept(&mut self, points: Vec<PointRecord>) {
-        let mut dropped = 0;
+        let mut left_out = 0;
         for point in points {
-            dropped += self.buffer.push(point);
+            left_out += self.buffer.push(point);
         }
-        self.count_dropped(dropped);
+        if self.in_outage {
+            self.count(left_out, LeftOut::Dropped);
+        } else if left_out > 0 {
+            self.unsettled += left_out;
+            self.shared.unsettled.fetch_add(left_out, Ordering::SeqCst);
+        }
         self.count_held();
     }
 
@@ -333,9 +383,29 @@ impl Intake {
         self.shared.held.store(held as u64, Ordering::SeqCst);
     }
 
-    fn count_dropped(&self, dropped: u64) {
-        if dropped > 0 {
-            self.shared.dropped.fetch_add(dropped, Ordering::SeqCst);
+    /// Counts `n` entries left out at once.
+    fn count(&self, n: u64, how: LeftOut) {
+        if n > 0 {
+            let counter = match how {
+                LeftOut::Trimmed => &self.shared.trimmed,
+                LeftOut::Dropped => &self.shared.dropped,
+            };
+            counter.fetch_add(n, Ordering::SeqCst);
+        }
+    }
+
+    /// The entries left out since the last call, to be settled with the
+    /// outcome of the batch taken now.
+    fn take_unsettled(&mut self) -> u64 {
+        std::mem::take(&mut self.unsettled)
+    }
+
+    /// Counts `n` entries taken by [`take_unsettled`](Self::take_unsettled).
+    fn settle(&self, n: u64, how: LeftOut) {
+        if n > 0 {
+            // Counted before uncounted: `done` never goes back.
+            self.count(n, how);
+            self.shared.unsettled.fetch_sub(n, Ordering::SeqCst);
         }
     }
 
@@ -651,12 +721,25 @@ struct Outage {
     attempts: u32,
 }
 
+/// The warning about entries the cap left out: the first at once, then at
+/// most one a [`TRIM_LOG_PERIOD`].
+#[derive(Default)]
+struct TrimLog {
+    last: Option<Instant>,
+    /// `trimmed` when the last warning was logged.
+    reported: u64,
+}
+
+/// Least time between two warnings about entries the cap left out.
+const TRIM_LOG_PERIOD: Duration = Duration::from_secs(60);
+
 struct Task {
     cfg: StoreConfig,
     intake: Intake,
     commands: Commands,
     settled: watch::Sender<u64>,
     outage: Option<Outage>,
+    trim_log: TrimLog,
 }
 
 impl Task {
@@ -695,7 +778,7 @@ impl Task {
                         fred
                     }
                     Some(Err(e)) => {
-                        self.failed(&e);
+                        self.failed(&e, 0);
                         if !self.pause().await {
                             break;
                         }
@@ -717,9 +800,12 @@ impl Task {
                 continue;
             }
             let mut batch = self.intake.buffer.take(MAX_BATCH);
+            // Entries left out before this batch count by its outcome.
+            let left_out = self.intake.take_unsettled();
             self.intake.count_held();
             let (entries, images) = (batch.stream.len(), batch.images.len());
             let Some(result) = self.intake.drive(self.commands.write(&c, &mut batch)).await else {
+                // Stopped: what is left is logged as unwritten, not counted.
                 self.intake.buffer.restore(batch);
                 break;
             };
@@ -731,6 +817,12 @@ impl Task {
             match result {
                 Ok(()) => {
                     self.intake.buffer.recycle(batch);
+                    if self.outage.is_none() {
+                        self.intake.settle(left_out, LeftOut::Trimmed);
+                        self.log_trimmed();
+                    } else {
+                        self.intake.settle(left_out, LeftOut::Dropped);
+                    }
                     // A bounded batch may leave older points in the buffer:
                     // settled is where the buffer says, not what was drained.
                     if let Some(settled) = self.intake.buffer.settled() {
@@ -743,10 +835,10 @@ impl Task {
                     self.intake.shared.progress.notify_waiters();
                 }
                 Err(e) => {
-                    let dropped = self.intake.buffer.restore(batch);
-                    self.intake.count_dropped(dropped);
+                    let restored = self.intake.buffer.restore(batch);
                     self.intake.count_held();
-                    self.failed(&e);
+                    self.failed(&e, restored);
+                    self.intake.settle(left_out, LeftOut::Dropped);
                     // A connection that failed a write is not trusted again
                     // (it may be half dead and time out every command).
                     if let Some(c) = client.take() {
@@ -770,7 +862,10 @@ impl Task {
         self.intake.drive(tokio::time::sleep(wait)).await.is_some()
     }
 
-    fn failed(&mut self, error: &StoreError) {
+    /// An attempt failed: an outage starts or goes on. `left_out` entries
+    /// were left out by it (a failed write put back into the buffer), and
+    /// every entry left out and not yet counted is dropped too.
+    fn failed(&mut self, error: &StoreError, left_out: u64) {
         let shared = &self.intake.shared;
         shared.set_error(error);
         shared.connected.store(false, Ordering::SeqCst);
@@ -791,12 +886,35 @@ impl Task {
                 attempts: 1,
             });
         }
+        self.intake.in_outage = true;
+        self.intake.count(left_out, LeftOut::Dropped);
+        let unsettled = self.intake.take_unsettled();
+        self.intake.settle(unsettled, LeftOut::Dropped);
+    }
+
+    /// Warns about entries the cap left out while Valkey was writing: the
+    /// first at once, then at most once a [`TRIM_LOG_PERIOD`].
+    fn log_trimmed(&mut self) {
+        let trimmed = self.intake.shared.trimmed.load(Ordering::SeqCst);
+        let log = &mut self.trim_log;
+        if trimmed == log.reported || log.last.is_some_and(|t| t.elapsed() < TRIM_LOG_PERIOD) {
+            return;
+        }
+        warn!(
+            valkey = %self.cfg.addr(),
+            "stream cap {}: {} entries not written since the last such warning (at most one a minute): more points arrived during one write than the cap keeps, so Valkey would have trimmed them at once; their image values were written, a follower of the stream misses them (valkey.trimmed_stream_entries; not an outage)",
+            self.cfg.stream_max_length,
+            trimmed - log.reported
+        );
+        log.reported = trimmed;
+        log.last = Some(Instant::now());
     }
 
     fn recovered(&mut self, entries: usize, images: usize) {
         let Some(outage) = self.outage.take() else {
             return;
         };
+        self.intake.in_outage = false;
         let addr = self.cfg.addr();
         let dropped = self
             .intake

@@ -16,4 +16,5 @@ mod server_types;
 mod sim;
 mod station;
 mod store;
+mod stream_load;
 mod support_tests;

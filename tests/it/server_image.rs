@@ -320,7 +320,7 @@ async fn after_a_valkey_restart_the_follower_resumes_and_delivers_new_entries() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_trimmed_before_they_are_read_reload_the_image() {
+async fn entries_trimmed_before_they_are_read_reload_the_image_and_count_as_missed() {
     let guard = ValkeyGuard::start();
     write(guard.port(), vec![record(1, 1, float(1.0))]).await;
     let (image, following, mut rx) = start(guard.port(), None).await;
@@ -332,6 +332,7 @@ async fn entries_trimmed_before_they_are_read_reload_the_image() {
     guard.cli(&["XTRIM", STREAM, "MAXLEN", "0"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(stats.reloads(), 0);
+    assert_eq!(stats.missed(), 0);
 
     // In one transaction: new values in the image, their entries added and
     // trimmed away at once, so the follower never reads them.
@@ -356,6 +357,7 @@ async fn entries_trimmed_before_they_are_read_reload_the_image() {
     assert_eq!(image.read(1, 1), ReadResult::Point(float(10.0)));
     assert_eq!(image.read(1, 2), ReadResult::Point(float(20.0)));
     assert_eq!(stats.entries(), 1);
+    assert_eq!(stats.missed(), 2, "both entries trimmed unread");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

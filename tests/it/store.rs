@@ -354,6 +354,10 @@ async fn a_valkey_restart_loses_no_image_value_and_keeps_the_stream_up_to_the_ca
 
     let stats = writer.stats();
     assert_eq!(stats.dropped_stream_entries, 150, "{stats:?}");
+    assert_eq!(
+        stats.trimmed_stream_entries, 0,
+        "an outage is not the cap's doing"
+    );
     assert_eq!(stats.written, 10 + 50);
     assert_eq!(stats.pending, 0);
     assert_eq!(stats.outages, 1);
@@ -366,6 +370,64 @@ async fn a_valkey_restart_loses_no_image_value_and_keeps_the_stream_up_to_the_ca
     }
     let expected: Vec<_> = (50..100).map(|i| contract_fields(3, i, 2)).collect();
     assert_eq!(entries(&client).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_beyond_the_cap_while_valkey_writes_count_as_trimmed_not_as_dropped() {
+    let mut valkey = ValkeyGuard::start();
+    let cfg = cfg(valkey.port(), 100);
+    let writer = Writer::spawn(cfg.clone());
+    writer.submit(vec![point(8, 0, 0)]);
+    flushed(&writer).await;
+
+    // 5000 points at once while Valkey is up: the batch writes the newest
+    // 100 entries (the cap would have trimmed the others at once) and every
+    // image value.
+    writer.submit((1..=5000).map(|i| point(8, i, 1)).collect());
+    flushed(&writer).await;
+    let stats = writer.stats();
+    assert_eq!(stats.trimmed_stream_entries, 4900, "{stats:?}");
+    assert_eq!(stats.dropped_stream_entries, 0, "no outage: {stats:?}");
+    assert_eq!((stats.written, stats.pending, stats.outages), (101, 0, 0));
+    let client = store::connect(&cfg).await.expect("connect");
+    let got = entries(&client).await;
+    let newest: Vec<_> = (4901..=5000).map(|i| contract_fields(8, i, 1)).collect();
+    assert!(got.ends_with(&newest), "{} entries", got.len());
+    for i in [1, 2500, 5000] {
+        assert_eq!(image(&client, 8, i).await, Some(json(8, i, 1)), "ioa {i}");
+    }
+
+    // Points one by one, as fast as they come: whatever a write leaves out
+    // while Valkey keeps writing is trimmed, never dropped.
+    for i in 1..=20_000u32 {
+        writer.submit(vec![point(8, i % 5000 + 1, 2)]);
+    }
+    flushed(&writer).await;
+    let stats = writer.stats();
+    assert_eq!(stats.dropped_stream_entries, 0, "{stats:?}");
+    assert_eq!(
+        stats.written + stats.trimmed_stream_entries,
+        1 + 5000 + 20_000
+    );
+    assert_eq!((stats.pending, stats.outages), (0, 0));
+
+    // Then an outage: what the buffer leaves out now is dropped, and the
+    // trimmed count stays as it was.
+    let trimmed_before = stats.trimmed_stream_entries;
+    valkey.stop();
+    writer.submit((1..=300).map(|i| point(8, i, 3)).collect());
+    eventually(Duration::from_secs(5), "the writer sees the outage", || {
+        let stats = writer.stats();
+        async move { !stats.connected && stats.outages == 1 }
+    })
+    .await;
+    valkey.restart();
+    flushed(&writer).await;
+    let stats = writer.stats();
+    assert_eq!(stats.dropped_stream_entries, 200, "{stats:?}");
+    assert_eq!(stats.trimmed_stream_entries, trimmed_before, "{stats:?}");
+    assert_eq!(stats.outages, 1);
+    writer.shutdown(FLUSH).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
