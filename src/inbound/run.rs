@@ -39,6 +39,9 @@ use crate::store::{self, PointRecord, StoreConfig, Writer, WriterHandle};
 /// How long the start waits for the managed configuration before it
 /// connects with the start-up settings (Valkey may be down).
 const MANAGED_AT_START: Duration = Duration::from_secs(2);
+/// How long the start may spend reading the points of an earlier run back
+/// from the image (a page of 1000 keys per round trip).
+const ADOPT_AT_START: Duration = Duration::from_secs(30);
 /// Points pending for Valkey beyond which the connection waits before it
 /// takes the next frame (while Valkey is connected and writing): a burst
 /// such as a general interrogation of 100,000 points then waits as frames
@@ -297,8 +300,13 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
     (ctx.log)(settings.log_level);
 
     let mut session = Session::new(&id, SessionConfig::from_client(&settings.client));
+    adopt_earlier_points(&store_cfg, &id, &mut session).await;
+    publish(&ctx.snap_tx, &session);
     let mut endpoint = 0usize;
-    let mut grace_at: Option<Instant> = None;
+    // The grace runs from the start: points taken over from an earlier run
+    // are marked when no data transfer starts within it.
+    let mut grace_at: Option<Instant> =
+        (session.points_known() > 0).then(|| Instant::now() + settings.client.link_loss_grace);
     let mut attempts = 0u64;
     'outer: loop {
         let endpoints = endpoints(&settings);
@@ -366,6 +374,31 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
     ctx.status.changed.notify_one();
     tokio::time::sleep(Duration::from_millis(50)).await;
     status_task.abort();
+}
+
+/// Takes the points this connector wrote in an earlier run over from the
+/// image into the session (at most [`ADOPT_AT_START`]; a partial read keeps
+/// what it read).
+async fn adopt_earlier_points(cfg: &StoreConfig, id: &str, session: &mut Session) {
+    let read = store::image::owned_points(cfg, id, |p| session.adopt(&p));
+    match tokio::time::timeout(ADOPT_AT_START, read).await {
+        Ok(Ok(owned)) => {
+            if owned.points > 0 {
+                info!(
+                    points = owned.points,
+                    keys = owned.keys,
+                    "points written by this connector in an earlier run taken over from the image"
+                );
+            }
+        }
+        Ok(Err(e)) => warn!(
+            "points written in an earlier run not read from the image ({e}): they are not marked when the source stays away"
+        ),
+        Err(_) => warn!(
+            points = session.points_known(),
+            "the image was not read within {ADOPT_AT_START:?}: only the points read so far are taken over"
+        ),
+    }
 }
 
 /// Reads `connectors:{ID}:config` once.

@@ -341,6 +341,24 @@ impl Session {
         self.stats
     }
 
+    /// Takes over a point this connector wrote in an earlier run (read
+    /// back from the image at start): it joins the cache without being
+    /// written again, so that the link-loss grace and the interrogations
+    /// judge it like a point received on this run, and a point the source
+    /// no longer has does not stay valid in the image for ever. A point
+    /// received since is kept as it is.
+    pub fn adopt(&mut self, p: &DataPoint) {
+        let addr = (p.casdu, p.ioa);
+        if self.cache.contains_key(&addr) {
+            return;
+        }
+        self.cache.insert(addr, Cached::of(p));
+        if let Some(e) = &p.time_error {
+            self.time_errors.insert(addr, e.as_str().into());
+        }
+        self.stations.insert(p.casdu);
+    }
+
     /// Points in the cache.
     pub fn points_known(&self) -> usize {
         self.cache.len()

@@ -5,22 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{PoisonError, RwLock};
 
 use fred::clients::Client;
-use fred::interfaces::{ClientLike, KeysInterface};
-use fred::types::Value;
-use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::{Problems, StreamId, stream_info};
 use crate::contract::DataPoint;
 use crate::iec104::types::Element;
 use crate::station::{Groups, PointSource, ReadResult};
-use crate::store::StoreError;
-
-/// The key pattern of the process image.
-pub const IMAGE_PATTERN: &str = "process:image:casdu:*:ioa:*";
-
-/// Keys asked for per `SCAN` call, and read per `MGET`.
-pub const SCAN_COUNT: u32 = 1000;
+use crate::store::image::ImageValue;
+pub use crate::store::image::parse_image_key;
+use crate::store::{self, StoreError};
 
 /// Points by IOA, per common address.
 pub type Points = BTreeMap<u16, BTreeMap<u32, Element>>;
@@ -210,7 +203,7 @@ pub struct Loaded {
 /// Reads the whole process image into `image`: first the stream's last
 /// ID and its count of entries added (one `XINFO STREAM`, so that the
 /// follower can tell lost entries), then every image key (`SCAN` + `MGET` in batches of
-/// [`SCAN_COUNT`]), parsed as contract JSON. The image is replaced at the
+/// [`store::image::SCAN_COUNT`]), parsed as contract JSON. The image is replaced at the
 /// end, so that masters are answered from the previous one meanwhile. A
 /// key whose name or value is not a data point of its address is counted
 /// and skipped (the first of each kind logged). In a Valkey Cluster every
@@ -231,21 +224,22 @@ pub async fn load(
     };
     let mut problems = Problems::new("image key");
     let mut points = Points::new();
-    let mut page = |keys: Vec<String>, values: Vec<Value>| {
-        for (key, value) in keys.into_iter().zip(values) {
+    store::image::scan(client, |page| {
+        for (key, value) in page {
             loaded.keys += 1;
             let Some((ca, ioa)) = parse_image_key(&key) else {
                 loaded.malformed += 1;
                 problems.report("name", &key, "not process:image:casdu:{CASDU}:ioa:{IOA}");
                 continue;
             };
-            if value.is_null() {
-                continue; // deleted since the SCAN
-            }
-            let Some(json) = value.as_str() else {
-                loaded.malformed += 1;
-                problems.report("value", &key, "not text");
-                continue;
+            let json = match value {
+                ImageValue::Text(json) => json,
+                ImageValue::Gone => continue, // deleted since the SCAN
+                ImageValue::NotText => {
+                    loaded.malformed += 1;
+                    problems.report("value", &key, "not text");
+                    continue;
+                }
             };
             match DataPoint::from_json(&json) {
                 Ok(p) if p.casdu == ca && p.ioa == ioa => {
@@ -268,68 +262,8 @@ pub async fn load(
                 }
             }
         }
-    };
-    if client.is_clustered() {
-        // Every primary's keys (SCAN on each), then GETs pipelined in
-        // pages: MGET cannot span hash slots.
-        let mut keys =
-            std::pin::pin!(client.scan_cluster_buffered(IMAGE_PATTERN, Some(SCAN_COUNT), None));
-        let mut batch = Vec::with_capacity(SCAN_COUNT as usize);
-        loop {
-            let key = keys
-                .next()
-                .await
-                .transpose()
-                .map_err(|e| StoreError::command("SCAN", &e))?;
-            if let Some(key) = key.as_ref().and_then(|k| k.as_str().map(str::to_owned)) {
-                batch.push(key);
-            }
-            if batch.len() == SCAN_COUNT as usize || (key.is_none() && !batch.is_empty()) {
-                let pipe = client.pipeline();
-                for k in &batch {
-                    pipe.get::<(), _>(k.as_str())
-                        .await
-                        .map_err(|e| StoreError::command("GET", &e))?;
-                }
-                // A key of another type answers WRONGTYPE: counted as not
-                // text; any other error fails the load (retried).
-                let mut values = Vec::with_capacity(batch.len());
-                for r in pipe.try_all::<Value>().await {
-                    match r {
-                        Ok(v) => values.push(v),
-                        Err(e) if e.details().starts_with("WRONGTYPE") => {
-                            values.push(Value::Array(Vec::new()));
-                        }
-                        Err(e) => return Err(StoreError::command("GET", &e)),
-                    }
-                }
-                page(std::mem::take(&mut batch), values);
-            }
-            if key.is_none() {
-                break;
-            }
-        }
-    } else {
-        let mut cursor = "0".to_owned();
-        loop {
-            let (next, keys): (String, Vec<String>) = client
-                .scan_page(cursor, IMAGE_PATTERN, Some(SCAN_COUNT), None)
-                .await
-                .map_err(|e| StoreError::command("SCAN", &e))?;
-            if !keys.is_empty() {
-                let names: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let values: Vec<Value> = client
-                    .mget(names)
-                    .await
-                    .map_err(|e| StoreError::command("MGET", &e))?;
-                page(keys, values);
-            }
-            if next == "0" {
-                break;
-            }
-            cursor = next;
-        }
-    }
+    })
+    .await?;
     loaded.points = points.values().map(|p| p.len() as u64).sum();
     image.replace(points);
     if loaded.malformed > 0 {
@@ -347,20 +281,6 @@ pub async fn load(
         "process image loaded"
     );
     Ok(loaded)
-}
-
-/// `(casdu, ioa)` of `process:image:casdu:{CASDU}:ioa:{IOA}`, decimal
-/// without padding (as written by every connector).
-pub fn parse_image_key(key: &str) -> Option<(u16, u32)> {
-    let rest = key.strip_prefix("process:image:casdu:")?;
-    let (ca, ioa) = rest.split_once(":ioa:")?;
-    fn number(s: &str) -> Option<&str> {
-        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        (digits && (s == "0" || !s.starts_with('0'))).then_some(s)
-    }
-    let ca: u16 = number(ca)?.parse().ok()?;
-    let ioa: u32 = number(ioa)?.parse().ok()?;
-    (ioa <= 0xFF_FFFF).then_some((ca, ioa))
 }
 
 #[cfg(test)]

@@ -19,9 +19,11 @@
 //!
 //! - [`Writer`] / [`WriterHandle`]: the pipelined, outage-proof point writer.
 //! - [`watch_config`]: the managed configuration as a `tokio::sync::watch`.
+//! - [`image`]: the whole image read back, a page at a time.
 //! - [`connect`], [`set_status`]: one connection for the role's own calls.
 
 mod buffer;
+pub mod image;
 mod watch;
 mod writer;
 

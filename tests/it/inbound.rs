@@ -1103,3 +1103,90 @@ fn points_are_marked_when_the_grace_period_ends_while_a_connection_attempt_hangs
         "still trying the unanswering host: {st}"
     );
 }
+
+/// A short float data point as an earlier run of connector `source` left it
+/// in the image.
+fn earlier_point(source: &str, ca: u16, ioa: u32, value: f32) -> String {
+    json!({"casdu": ca, "ioa": ioa, "type_id": 13, "type": "M_ME_NC_1", "value": value,
+        "quality": {"iv": false, "nt": false, "sb": false, "bl": false, "ov": false},
+        "time": null, "cot": 3, "source": source, "received": "2026-11-21T09:15:30.125Z"})
+    .to_string()
+}
+
+fn set_image(valkey: &ValkeyGuard, ca: u16, ioa: u32, json: &str) {
+    valkey
+        .command(&["SET", &format!("process:image:casdu:{ca}:ioa:{ioa}"), json])
+        .expect("SET an image key");
+}
+
+#[test]
+fn points_of_an_earlier_run_are_marked_not_topical_when_the_source_stays_away_after_a_restart() {
+    let valkey = ValkeyGuard::start();
+    set_image(&valkey, 7, 1, &earlier_point("restarted", 7, 1, 1.5));
+    let others = earlier_point("someone-else", 7, 2, 2.5);
+    set_image(&valkey, 7, 2, &others);
+    let nothing_listens = free_port();
+    let c = Connector::start(
+        "restarted",
+        &valkey,
+        &strs(&client(nothing_listens, &[])),
+        &[("ALP_CONNEX_CLIENT__LINK_LOSS_GRACE_S", "1")],
+    );
+    c.until("the earlier point marked not topical", T, || {
+        image(&valkey, 7, 1).is_some_and(|p| p.quality.nt)
+    });
+    let p = image(&valkey, 7, 1).expect("the point");
+    assert_eq!(p.value, PointValue::Float(1.5), "its value is kept");
+    assert!(!p.quality.iv, "marked by the link-loss policy (nt) only");
+    assert_eq!(&*p.source, "restarted");
+    let untouched = valkey
+        .command(&["GET", "process:image:casdu:7:ioa:2"])
+        .expect("GET");
+    assert_eq!(
+        untouched, others,
+        "another connector's point is not touched"
+    );
+    c.until("points_known in the status", T, || {
+        c.status(&valkey)["points_known"] == json!(1)
+    });
+}
+
+#[test]
+fn a_point_of_an_earlier_run_the_source_no_longer_has_is_marked_invalid_by_the_interrogation() {
+    let valkey = ValkeyGuard::start();
+    let gone = 9999;
+    let want = gi_points();
+    assert!(want.iter().all(|(i, _)| *i != gone));
+    set_image(
+        &valkey,
+        CA,
+        gone,
+        &earlier_point("restarted-rtu", CA, gone, 4.0),
+    );
+    let port = free_port();
+    let _rtu = crate::interop::rtu_with_every_type(port);
+    let c = Connector::start("restarted-rtu", &valkey, &strs(&client(port, &[])), &[]);
+    c.until("the point the RTU no longer has marked invalid", T, || {
+        image(&valkey, CA, gone).is_some_and(|p| p.quality.iv)
+    });
+    assert!(
+        all_in_image(&valkey, &want),
+        "every point of the RTU written"
+    );
+    let invalid: Vec<u32> = want
+        .iter()
+        .filter(|(i, _)| image(&valkey, CA, *i).is_some_and(|p| p.quality.iv))
+        .map(|(i, _)| *i)
+        .collect();
+    let served_invalid: Vec<u32> = want
+        .iter()
+        .filter(|(i, e)| expected(CA, *i, e, Cause::INTERROGATED).quality.iv)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(
+        invalid, served_invalid,
+        "only the points the RTU itself flags invalid are invalid"
+    );
+    let p = image(&valkey, CA, gone).expect("the point");
+    assert_eq!(p.value, PointValue::Float(4.0), "its value is kept");
+}
