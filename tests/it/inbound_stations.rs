@@ -113,11 +113,13 @@ struct Findings {
 
 impl Findings {
     fn add(&mut self, phase: &str, (ca, ioa): Addr, kind: &str, detail: String) {
-        *self
+        let n = self
             .counts
             .entry(format!("{phase}: CA {ca}: {kind}"))
-            .or_default() += 1;
-        if self.examples.len() < 40 {
+            .or_default();
+        *n += 1;
+        // The first two of each kind.
+        if *n <= 2 {
             self.examples
                 .push(format!("{phase}: CA {ca} IOA {ioa}: {kind}\n    {detail}"));
         }
@@ -280,13 +282,14 @@ fn c104_element(t: TypeId, ca: u16, i: usize, generation: usize) -> Element {
             quality: qds,
             time,
         },
+        // c104 sends bitstrings with QDS 0 whatever it is given (PEERS.md).
         TypeId::M_BO_NA_1 => M_BO_NA_1 {
             value: bits,
-            quality: qds,
+            quality: Quality::GOOD,
         },
         TypeId::M_BO_TB_1 => M_BO_TB_1 {
             value: bits,
-            quality: qds,
+            quality: Quality::GOOD,
             time,
         },
         TypeId::M_ME_NA_1 => M_ME_NA_1 {
