@@ -125,6 +125,13 @@ impl Findings {
         }
     }
 
+    /// A finding about the exchange rather than one point.
+    fn note(&mut self, phase: &str, kind: &str, detail: String) {
+        let n = self.counts.entry(format!("{phase}: {kind}")).or_default();
+        *n += 1;
+        self.examples.push(format!("{phase}: {kind}\n    {detail}"));
+    }
+
     /// Compares one image point with what the source last sent.
     fn compare(&mut self, phase: &str, addr: Addr, got: Option<&DataPoint>, want: &DataPoint) {
         match got {
@@ -529,9 +536,8 @@ fn await_counter_interrogation(rtu: &mut Peer, phase: &str, findings: &mut Findi
         .filter(|v| v["event"] == "command")
         .map(|v| format!("{} to CA {}", v["type"], v["ca"]))
         .collect();
-    findings.add(
+    findings.note(
         phase,
-        (0, 0),
         "no counter interrogation answered for every station",
         format!("the RTU received: {}", asked.join(", ")),
     );
@@ -798,7 +804,7 @@ fn raw_event(ca: u16) -> Element {
             value: DoubleState::On,
             quality: Quality::GOOD,
         },
-        elapsed: Cp16Time2a(100 + u16::from(ca)),
+        elapsed: Cp16Time2a(100 + ca),
         time: Cp56Time2a::from_unix_ms(TIME_MS).expect("in range"),
     }
 }
@@ -827,12 +833,9 @@ fn expect_command(
     match got {
         Some(a) => a,
         None => {
-            let mut f = Findings::default();
-            f.counts.clone_from(&findings.counts);
-            f.examples.clone_from(&findings.examples);
-            f.add(
+            let mut f = findings.clone();
+            f.note(
                 what,
-                (0, 0),
                 &format!("no {} within {T:?}", type_id.mnemonic()),
                 format!("received instead: {skipped:?}"),
             );
@@ -926,9 +929,8 @@ fn answer_counter_interrogations(
 fn check_qualifiers(phase: &str, qualifiers: &[Element], findings: &mut Findings) {
     let read = Element::C_CI_NA_1 { qualifier: Qcc(5) };
     if qualifiers.iter().any(|q| *q != read) {
-        findings.add(
+        findings.note(
             phase,
-            (0, 0),
             "a counter interrogation other than a general request without freeze or reset",
             format!("{qualifiers:?}"),
         );
@@ -991,9 +993,8 @@ fn a_broadcast_interrogation_confirmed_once_at_65535_marks_exactly_the_undeliver
             Cause::COUNTER_REQUEST
         }
         (None, skipped) => {
-            findings.add(
+            findings.note(
                 phase,
-                (0, 0),
                 "no counter interrogation after the interrogation",
                 format!("received instead: {skipped:?}"),
             );

@@ -12,7 +12,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -151,10 +151,7 @@ impl RawLink {
     /// The next received ASDU within `timeout`; `None` when none came or the
     /// connection closed.
     pub fn next(&self, timeout: Duration) -> Option<Received> {
-        match self.received.recv_timeout(timeout) {
-            Ok(r) => Some(r),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.received.recv_timeout(timeout).ok()
     }
 
     /// The next received ASDU of `type_id` within `timeout` (others are
