@@ -53,8 +53,8 @@ pub use secret::Secret;
 pub use server_cli::Iec104ServerArgs;
 pub use server_settings::{Iec104ServerSettings, IpNetwork, RawServerSettings, ServerSettings};
 pub use settings::{
-    ClientSettings, Endpoint, InboundSettings, LogLevel, OnLinkLoss, RawSettings, RedisSettings,
-    TimeZone,
+    ClientSettings, CounterMode, Endpoint, InboundSettings, LogLevel, OnLinkLoss, RawSettings,
+    RedisSettings, TimeZone,
 };
 
 /// Prefix of the environment variables.
@@ -156,7 +156,7 @@ impl<S> fmt::Debug for Layers<S> {
 
 /// The keys of the managed configuration (`connectors:{ID}:config`) of the
 /// inbound role and the settings they set.
-pub const MANAGED_KEYS: [(&str, &str); 18] = [
+pub const MANAGED_KEYS: [(&str, &str); 20] = [
     ("host", "client.host"),
     ("port", "client.port"),
     ("log_level", "log_level"),
@@ -172,6 +172,11 @@ pub const MANAGED_KEYS: [(&str, &str); 18] = [
     ("periodic_gi_s", "client.periodic_gi_s"),
     ("clock_sync", "client.clock_sync"),
     ("counter_interrogation_s", "client.counter_interrogation_s"),
+    (
+        "counter_interrogation_mode",
+        "client.counter_interrogation_mode",
+    ),
+    ("interrogation_timeout_s", "client.interrogation_timeout_s"),
     ("on_link_loss", "client.on_link_loss"),
     ("link_loss_grace_s", "client.link_loss_grace_s"),
     ("time_zone", "client.time_zone"),

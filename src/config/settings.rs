@@ -29,6 +29,11 @@ pub const RECONNECT_INTERVAL_RANGE_S: RangeInclusive<u64> = 1..=3600;
 pub const PERIOD_RANGE_S: RangeInclusive<u64> = 1..=86_400;
 /// Grace after a link loss before points are marked, seconds.
 pub const LINK_LOSS_GRACE_RANGE_S: RangeInclusive<u64> = 0..=3600;
+/// Silence after which an interrogation without termination is given up,
+/// seconds.
+pub const INTERROGATION_TIMEOUT_RANGE_S: RangeInclusive<u64> = 1..=3600;
+/// Default of `client.interrogation_timeout_s`.
+pub const DEFAULT_INTERROGATION_TIMEOUT_S: u64 = 60;
 /// Largest fixed offset of `client.time_zone`, minutes east of UTC.
 pub const MAX_OFFSET_EAST_MIN: i32 = 14 * 60;
 /// Largest fixed offset of `client.time_zone`, minutes west of UTC.
@@ -56,6 +61,43 @@ pub enum OnLinkLoss {
 impl OnLinkLoss {
     /// Every name.
     pub const NAMES: [&'static str; 3] = ["nt", "iv", "keep"];
+}
+
+/// What the counter interrogation (C_CI_NA_1, general request) asks of the
+/// counters: the FRZ bits of its qualifier (QCC), or no counter
+/// interrogation at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CounterMode {
+    /// Read the counters (FRZ 0): they come back with cause 37.
+    #[default]
+    Read,
+    /// Freeze them (FRZ 1); the station sends the frozen values later,
+    /// spontaneously.
+    Freeze,
+    /// Freeze and reset them (FRZ 2).
+    FreezeReset,
+    /// Reset them (FRZ 3).
+    Reset,
+    /// No counter interrogation.
+    Off,
+}
+
+impl CounterMode {
+    /// Every name.
+    pub const NAMES: [&'static str; 5] = ["read", "freeze", "freeze-reset", "reset", "off"];
+
+    /// The FRZ value of the qualifier (0 read, 1 freeze, 2 freeze and
+    /// reset, 3 reset); `None` when off.
+    pub fn freeze(self) -> Option<u8> {
+        match self {
+            Self::Read => Some(0),
+            Self::Freeze => Some(1),
+            Self::FreezeReset => Some(2),
+            Self::Reset => Some(3),
+            Self::Off => None,
+        }
+    }
 }
 
 /// The zone CP56Time2a time tags are read in: UTC or a fixed offset.
@@ -170,6 +212,12 @@ pub struct ClientSettings {
     pub clock_sync: bool,
     /// Period of a counter interrogation; `None` is off.
     pub counter_interrogation: Option<Duration>,
+    /// What a counter interrogation asks for; also whether one follows the
+    /// interrogation of each (re)connection.
+    pub counter_interrogation_mode: CounterMode,
+    /// Silence after which an interrogation that has not terminated is
+    /// given up.
+    pub interrogation_timeout: Duration,
     /// What to do with the points while the link is down.
     pub on_link_loss: OnLinkLoss,
     /// Wait after a link loss before `on_link_loss` applies.
@@ -213,6 +261,8 @@ pub struct RawClient {
     pub periodic_gi_s: u64,
     pub clock_sync: bool,
     pub counter_interrogation_s: u64,
+    pub counter_interrogation_mode: CounterMode,
+    pub interrogation_timeout_s: u64,
     pub on_link_loss: OnLinkLoss,
     pub link_loss_grace_s: u64,
     pub time_zone: String,
@@ -236,6 +286,8 @@ impl Default for RawClient {
             periodic_gi_s: 0,
             clock_sync: false,
             counter_interrogation_s: 0,
+            counter_interrogation_mode: CounterMode::default(),
+            interrogation_timeout_s: DEFAULT_INTERROGATION_TIMEOUT_S,
             on_link_loss: OnLinkLoss::default(),
             link_loss_grace_s: 5,
             time_zone: TimeZone::UTC.to_string(),
@@ -302,6 +354,8 @@ impl RawSettings {
                 "client.counter_interrogation_s",
                 c.counter_interrogation_s,
             )?,
+            counter_interrogation_mode: c.counter_interrogation_mode,
+            interrogation_timeout: Duration::from_secs(c.interrogation_timeout_s),
             on_link_loss: c.on_link_loss,
             link_loss_grace: Duration::from_secs(c.link_loss_grace_s),
             time_zone,
@@ -357,6 +411,20 @@ impl InboundSettings {
                 ranged::<u64>(setting, p.as_secs(), &PERIOD_RANGE_S, PERIOD_UNIT)?;
             }
         }
+        if let (Some(p), CounterMode::Off) = (c.counter_interrogation, c.counter_interrogation_mode)
+        {
+            return Err(ConfigError::invalid(
+                "client.counter_interrogation_s",
+                p.as_secs(),
+                "must be 0 when client.counter_interrogation_mode is \"off\"",
+            ));
+        }
+        ranged::<u64>(
+            "client.interrogation_timeout_s",
+            c.interrogation_timeout.as_secs(),
+            &INTERROGATION_TIMEOUT_RANGE_S,
+            SECONDS,
+        )?;
         ranged::<u64>(
             "client.link_loss_grace_s",
             c.link_loss_grace.as_secs(),
@@ -428,8 +496,22 @@ pub fn setting_docs() -> Vec<SettingDoc> {
         doc(
             "client.counter_interrogation_s",
             format!(
-                "Period of a counter interrogation (C_CI_NA_1), seconds, {}; 0 = off.",
+                "Period of a counter interrogation (C_CI_NA_1, as counter_interrogation_mode says), seconds, {}; 0 = off.",
                 r(&PERIOD_RANGE_S)
+            ),
+        ),
+        doc(
+            "client.counter_interrogation_mode",
+            format!(
+                "Counter interrogation (C_CI_NA_1, general request) after the interrogation of each (re)connection and every counter_interrogation_s: one of {} (read the counters; freeze; freeze and reset; reset, as QCC FRZ 0..3; none).",
+                CounterMode::NAMES.join(", ")
+            ),
+        ),
+        doc(
+            "client.interrogation_timeout_s",
+            format!(
+                "An interrogation without termination (ACT_TERM) that has sent nothing for this long is given up and judges no point, seconds, {}.",
+                r(&INTERROGATION_TIMEOUT_RANGE_S)
             ),
         ),
         doc(

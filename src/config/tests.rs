@@ -566,6 +566,78 @@ fn config_gen_documents_every_setting_and_only_settings() {
 }
 
 #[test]
+fn counters_are_read_after_each_interrogation_and_interrogations_time_out_after_60_s_by_default() {
+    let s = InboundSettings::with_defaults("a").unwrap();
+    assert_eq!(s.client.counter_interrogation_mode, CounterMode::Read);
+    assert_eq!(s.client.interrogation_timeout, Duration::from_secs(60));
+    let text = generate();
+    assert!(
+        text.contains("\ncounter_interrogation_mode = \"read\"\n"),
+        "{text}"
+    );
+    assert!(text.contains("\ninterrogation_timeout_s = 60\n"), "{text}");
+}
+
+#[test]
+fn the_counter_interrogation_mode_comes_from_the_file_and_the_environment() {
+    jail(|jail| {
+        jail.create_file(
+            "a.toml",
+            "id = \"a\"\n[client]\ncounter_interrogation_mode = \"freeze-reset\"\ninterrogation_timeout_s = 300\n",
+        )?;
+        let s = load(&args(&["--config", "a.toml"])).unwrap();
+        assert_eq!(
+            s.client.counter_interrogation_mode,
+            CounterMode::FreezeReset
+        );
+        assert_eq!(s.client.interrogation_timeout, Duration::from_secs(300));
+        for (name, mode) in [
+            ("read", CounterMode::Read),
+            ("freeze", CounterMode::Freeze),
+            ("reset", CounterMode::Reset),
+            ("off", CounterMode::Off),
+        ] {
+            jail.set_env("ALP_CONNEX_CLIENT__COUNTER_INTERROGATION_MODE", name);
+            let s = load(&args(&["--config", "a.toml"])).unwrap();
+            assert_eq!(s.client.counter_interrogation_mode, mode, "{name}");
+            assert_eq!(mode.freeze().is_some(), name != "off");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_counter_interrogation_mode_or_timeout_is_refused_naming_the_setting_and_the_allowed_values()
+ {
+    jail(|jail| {
+        jail.set_env("ALP_CONNEX_CLIENT__COUNTER_INTERROGATION_MODE", "sometimes");
+        assert_eq!(
+            load_err(&args(&["--id", "a"])).to_string(),
+            "client.counter_interrogation_mode = \"sometimes\": must be one of read, freeze, freeze-reset, reset, off"
+        );
+        jail.set_env("ALP_CONNEX_CLIENT__COUNTER_INTERROGATION_MODE", "off");
+        jail.set_env("ALP_CONNEX_CLIENT__COUNTER_INTERROGATION_S", "60");
+        assert_eq!(
+            load_err(&args(&["--id", "a"])).to_string(),
+            "client.counter_interrogation_s = 60: must be 0 when client.counter_interrogation_mode is \"off\""
+        );
+        jail.set_env("ALP_CONNEX_CLIENT__COUNTER_INTERROGATION_MODE", "freeze");
+        assert!(
+            load(&args(&["--id", "a"])).is_ok(),
+            "the period with a freeze"
+        );
+        for bad in ["0", "3601"] {
+            jail.set_env("ALP_CONNEX_CLIENT__INTERROGATION_TIMEOUT_S", bad);
+            assert_eq!(
+                load_err(&args(&["--id", "a"])).to_string(),
+                format!("client.interrogation_timeout_s = {bad}: must be in 1..=3600 (seconds)")
+            );
+        }
+        Ok(())
+    });
+}
+
+#[test]
 fn param_warnings_are_reported() {
     let mut s = InboundSettings::with_defaults("a").unwrap();
     s.client.params.w = 10;
@@ -602,6 +674,20 @@ mod managed {
         // Untouched settings keep their start-up values.
         assert_eq!(s.redis.stream_max_length, 5000);
         assert_eq!(l.with_managed("{}").unwrap(), l.settings().unwrap());
+    }
+
+    #[test]
+    fn the_counter_interrogation_mode_and_the_interrogation_timeout_can_be_managed() {
+        let l = base();
+        let s = l
+            .with_managed(r#"{"counter_interrogation_mode": "off", "interrogation_timeout_s": 30}"#)
+            .unwrap();
+        assert_eq!(s.client.counter_interrogation_mode, CounterMode::Off);
+        assert_eq!(s.client.interrogation_timeout, Duration::from_secs(30));
+        let e = l
+            .with_managed(r#"{"counter_interrogation_mode": "freeze_reset"}"#)
+            .unwrap_err();
+        assert_eq!(e.setting(), "client.counter_interrogation_mode");
     }
 
     #[test]

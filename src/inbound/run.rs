@@ -7,8 +7,10 @@
 //!            ┌── managed config watch (connectors:{ID}:config) ──┐
 //!            ▼                                                    │
 //!   settings ─► connect (t0, host then alternatives) ─► STARTDT ─► GI ─► Event::Asdu ─► Session ─► Writer.submit ─► Valkey
-//!            ▲        │ refused / lost / t1 / protocol error                 │ replies (cause 44, GI after M_EI)
-//!            └─ wait reconnect_interval ◄┘  link-loss grace ─► marks ────────┘
+//!            ▲        │ refused / lost / t1 / framing or sequence error   │ replies: cause 44, C_CI after a GI,
+//!            │        │                                                   │ GI of a station (its M_EI, cause 46)
+//!            └─ wait reconnect_interval ◄┘  link-loss grace (also while an attempt hangs) ─► marks
+//!   interrogation timeout (Session::next_deadline) ─► Session::on_timeout ─► C_CI that waited for it
 //!   status task: every 5 s or on change ─► SET connectors:{ID}:status EX 15
 //! ```
 //!
@@ -26,7 +28,7 @@ use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
-use super::session::{Output, Session};
+use super::session::{Output, Session, SessionConfig};
 use crate::config::{InboundSettings, Layers, LogLevel};
 use crate::contract::DataPoint;
 use crate::iec104::driver::{self, Connection};
@@ -79,7 +81,10 @@ struct Status {
     // Extensions.
     unknown_types: u64,
     negative_confirmations: u64,
+    malformed_asdus: u64,
     points_known: usize,
+    /// Advice for the operator (e.g. to list `client.common_addresses`).
+    hint: Option<&'static str>,
     valkey: ValkeyStatus,
 }
 
@@ -142,7 +147,9 @@ impl StatusCell {
             s.points_received = snap.points_received;
             s.unknown_types = snap.unknown_types;
             s.negative_confirmations = snap.negative_confirmations;
+            s.malformed_asdus = snap.malformed_asdus;
             s.points_known = snap.points_known;
+            s.hint = snap.hint;
         }
         serde_json::to_string(&*s).unwrap_or_default()
     }
@@ -153,7 +160,9 @@ struct SessionSnapshot {
     points_received: u64,
     unknown_types: u64,
     negative_confirmations: u64,
+    malformed_asdus: u64,
     points_known: usize,
+    hint: Option<&'static str>,
 }
 
 /// Why a connection ended.
@@ -234,7 +243,9 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
             reconnects: 0,
             unknown_types: 0,
             negative_confirmations: 0,
+            malformed_asdus: 0,
             points_known: 0,
+            hint: None,
             valkey: ValkeyStatus::default(),
         })),
         changed: Arc::new(Notify::new()),
@@ -283,12 +294,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
     }
     (ctx.log)(settings.log_level);
 
-    let mut session = Session::new(
-        &id,
-        settings.client.time_zone.offset_minutes(),
-        settings.client.on_link_loss,
-        settings.client.common_addresses.clone(),
-    );
+    let mut session = Session::new(&id, SessionConfig::from_client(&settings.client));
     let mut endpoint = 0usize;
     let mut grace_at: Option<Instant> = None;
     let mut attempts = 0u64;
@@ -321,11 +327,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
                 Ended::Reconfigured(new) => {
                     info!(remote = %remote, "managed configuration changed: connecting with the new settings");
                     settings = *new;
-                    session.reconfigure(
-                        settings.client.time_zone.offset_minutes(),
-                        settings.client.on_link_loss,
-                        settings.client.common_addresses.clone(),
-                    );
+                    session.reconfigure(SessionConfig::from_client(&settings.client));
                     session.on_link_lost();
                     grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
                     endpoint = 0;
@@ -484,7 +486,9 @@ fn publish(tx: &watch::Sender<SessionSnapshot>, session: &Session) {
         points_received: s.points_received,
         unknown_types: s.unknown_types,
         negative_confirmations: s.negative_confirmations,
+        malformed_asdus: s.malformed_asdus,
         points_known: session.points_known(),
+        hint: session.hint(),
     });
 }
 
@@ -507,15 +511,26 @@ async fn connection(
             .await
             .map_err(|e| e.to_string())
     };
-    let mut conn: Connection = tokio::select! {
-        r = connecting => match r {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(remote = %remote, "connection failed: {e}");
-                return Ended::Lost(e);
+    tokio::pin!(connecting);
+    // An attempt may hang for t0: the link-loss grace still ends on time.
+    let mut conn: Connection = loop {
+        let grace_deadline = grace_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = &mut connecting => match r {
+                Ok(c) => break c,
+                Err(e) => {
+                    warn!(remote = %remote, "connection failed: {e}");
+                    return Ended::Lost(e);
+                }
+            },
+            () = sleep_until(grace_deadline), if grace_at.is_some() => {
+                *grace_at = None;
+                session.mark_link_loss();
+                ctx.write_marked(session).await;
+                publish(&ctx.snap_tx, session);
             }
-        },
-        _ = ctx.shutdown.changed() => return Ended::Shutdown,
+            _ = ctx.shutdown.changed() => return Ended::Shutdown,
+        }
     };
     info!(remote = %remote, "connected; starting data transfer");
     let mut periodic_gi = settings
@@ -532,13 +547,18 @@ async fn connection(
     let mut publish_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let grace_deadline = grace_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let interrogation_deadline = session.next_deadline();
+        let interrogation_at = Instant::now()
+            + Duration::from_millis(interrogation_deadline.map_or(3_600_000, |d| {
+                u64::try_from(d.saturating_sub(now_ms())).unwrap_or(0)
+            }));
         tokio::select! {
             ev = conn.recv() => match ev {
                 Some(Event::DataTransferStarted) => {
                     info!(remote = %remote, "data transfer started; general interrogation");
                     ctx.status.set_state(LinkState::Connected, Some(remote.clone()));
                     *grace_at = None;
-                    let mut cmds = session.interrogation();
+                    let mut cmds = session.connected(now_ms());
                     if settings.client.clock_sync {
                         cmds.extend(session.clock_sync(now_ms()));
                     }
@@ -546,25 +566,19 @@ async fn connection(
                         return Ended::Lost(String::from("link closed while sending the interrogation"));
                     }
                 }
-                Some(Event::Asdu(raw)) => match session.on_asdu(&raw, now_ms()) {
-                    Ok(Output { points, replies }) => {
-                        ctx.submit(points);
-                        ctx.write_marked(session).await;
-                        if !replies.is_empty() && send_all(&conn, replies).await.is_err() {
-                            return Ended::Lost(String::from("link closed while answering"));
-                        }
-                        ctx.writer.room(MAX_PENDING, WRITE_STALL).await;
-                        if published.elapsed() >= Duration::from_millis(500) {
-                            publish(&ctx.snap_tx, session);
-                            published = Instant::now();
-                        }
+                Some(Event::Asdu(raw)) => {
+                    let Output { points, replies } = session.on_asdu(&raw, now_ms());
+                    ctx.submit(points);
+                    ctx.write_marked(session).await;
+                    if !replies.is_empty() && send_all(&conn, replies).await.is_err() {
+                        return Ended::Lost(String::from("link closed while answering"));
                     }
-                    Err(e) => {
-                        warn!(remote = %remote, "{e}: closing the connection");
-                        conn.close().await;
-                        return Ended::Lost(e.to_string());
+                    ctx.writer.room(MAX_PENDING, WRITE_STALL).await;
+                    if published.elapsed() >= Duration::from_millis(500) {
+                        publish(&ctx.snap_tx, session);
+                        published = Instant::now();
                     }
-                },
+                }
                 Some(Event::DataTransferStopped) => debug!(remote = %remote, "data transfer stopped"),
                 Some(Event::Closed(reason)) => {
                     warn!(remote = %remote, "connection lost: {reason:?}");
@@ -572,6 +586,12 @@ async fn connection(
                 }
                 None => return Ended::Lost(String::from("connection task ended")),
             },
+            () = sleep_until(interrogation_at), if interrogation_deadline.is_some() => {
+                let cmds = session.on_timeout(now_ms());
+                if send_all(&conn, cmds).await.is_err() {
+                    return Ended::Lost(String::from("link closed while sending the counter interrogation"));
+                }
+            }
             () = sleep_until(grace_deadline), if grace_at.is_some() => {
                 // Connected, but no data transfer within the grace period.
                 *grace_at = None;
@@ -584,13 +604,13 @@ async fn connection(
             }
             _ = tick(&mut periodic_gi) => {
                 debug!(remote = %remote, "periodic general interrogation");
-                if send_all(&conn, session.interrogation()).await.is_err() {
+                if send_all(&conn, session.interrogation(now_ms())).await.is_err() {
                     return Ended::Lost(String::from("link closed while sending the interrogation"));
                 }
             }
             _ = tick(&mut counters) => {
                 debug!(remote = %remote, "counter interrogation");
-                if send_all(&conn, session.counter_interrogation()).await.is_err() {
+                if send_all(&conn, session.counter_interrogation(now_ms())).await.is_err() {
                     return Ended::Lost(String::from("link closed while sending the counter interrogation"));
                 }
             }

@@ -59,6 +59,37 @@ fn a_port_of_70000_exits_2_with_one_error_line() {
 }
 
 #[test]
+fn the_counter_interrogation_mode_is_checked_naming_the_setting_and_the_modes() {
+    let out = alp_connex(
+        &["iec104-inbound", "--check-config", "--id", "a"],
+        &[("ALP_CONNEX_CLIENT__COUNTER_INTERROGATION_MODE", "often")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        text(&out.stderr),
+        "error: client.counter_interrogation_mode = \"often\": must be one of read, freeze, freeze-reset, reset, off\n"
+    );
+    let out = alp_connex(
+        &["iec104-inbound", "--check-config", "--id", "a"],
+        &[
+            (
+                "ALP_CONNEX_CLIENT__COUNTER_INTERROGATION_MODE",
+                "freeze-reset",
+            ),
+            ("ALP_CONNEX_CLIENT__INTERROGATION_TIMEOUT_S", "90"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("counter_interrogation_mode: FreezeReset"),
+        "{shown}"
+    );
+    assert!(shown.contains("interrogation_timeout: 90s"), "{shown}");
+}
+
+#[test]
 fn an_unknown_environment_variable_exits_2_naming_it() {
     let out = alp_connex(
         &["iec104-inbound", "--id", "a"],

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alp_connex::contract::{DataPoint, PointValue, Reception, points_from_asdu};
-use alp_connex::iec104::asdu::Asdu;
-use alp_connex::iec104::types::{Cause, Cot, Element};
+use alp_connex::iec104::asdu::{self, Asdu, InformationObject};
+use alp_connex::iec104::elements::Quality;
+use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};
 use serde_json::{Value, json};
 
 use crate::interop::{CA, T, in_c104_interrogation, station_points, summary};
@@ -438,6 +439,74 @@ impl RawServer {
         self.ns += 1;
         self.stream.write_all(&f).expect("send");
     }
+
+    /// The ASDU of the next I-frame, acknowledged at once (S-frames and
+    /// U-frames before it are skipped).
+    fn next_asdu(&mut self) -> Vec<u8> {
+        loop {
+            let f = self.read_frame();
+            if f[2] & 1 == 0 {
+                let mut s = vec![0x68, 4, 0x01, 0];
+                s.extend_from_slice(&(self.nr << 1).to_le_bytes());
+                self.stream.write_all(&s).expect("S-frame");
+                return f[6..].to_vec();
+            }
+        }
+    }
+
+    /// Waits for the connector to acknowledge every I-frame sent so far
+    /// (in an S-frame or an I-frame).
+    fn until_acknowledged(&mut self) {
+        loop {
+            let f = self.read_frame();
+            if f[2] & 3 == 3 {
+                continue;
+            }
+            let nr = u16::from_le_bytes([f[4], f[5]]) >> 1;
+            if nr == self.ns {
+                return;
+            }
+        }
+    }
+
+    /// Answers the command `cmd` with `cause` (the command mirrored).
+    fn answer(&mut self, cmd: &[u8], cause: Cause, negative: bool) {
+        self.send_asdu(&asdu::mirror(cmd, cause, negative).expect("mirrors"));
+    }
+}
+
+/// Short floats at `ioas` of station `ca`, value = IOA.
+fn floats(ca: u16, cause: Cause, ioas: &[u32]) -> Vec<u8> {
+    Asdu {
+        type_id: TypeId::M_ME_NC_1,
+        sequence: false,
+        cot: Cot::new(cause),
+        originator: 0,
+        common_address: ca,
+        objects: ioas
+            .iter()
+            .map(|i| {
+                InformationObject::new(
+                    *i,
+                    Element::M_ME_NC_1 {
+                        value: *i as f32,
+                        quality: Quality::GOOD,
+                    },
+                )
+            })
+            .collect(),
+    }
+    .to_bytes()
+    .expect("encodes")
+}
+
+/// (type id, common address) of a command.
+fn addressed(cmd: &[u8]) -> (u8, u16) {
+    (cmd[0], u16::from_le_bytes([cmd[4], cmd[5]]))
+}
+
+fn in_image_from_interrogation(valkey: &ValkeyGuard, ca: u16, ioa: u32) -> bool {
+    image(valkey, ca, ioa).is_some_and(|p| p.cot == 20 && !p.quality.iv)
 }
 
 #[test]
@@ -678,7 +747,8 @@ fn periodic_interrogation_clock_sync_and_counter_interrogation_when_enabled() {
 }
 
 #[test]
-fn off_by_default_no_periodic_interrogation_clock_sync_or_counters() {
+fn by_default_one_interrogation_then_one_counter_interrogation_and_no_periodic_ones_or_clock_sync()
+{
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
@@ -695,7 +765,17 @@ fn off_by_default_no_periodic_interrogation_clock_sync_or_counters() {
         .iter()
         .filter(|v| v["event"] == "command")
         .collect();
-    assert_eq!(commands.len(), 1, "{commands:?}");
+    let types: Vec<&Value> = commands.iter().map(|v| &v["type"]).collect();
+    assert_eq!(
+        types,
+        [&json!("C_IC_NA_1"), &json!("C_CI_NA_1")],
+        "{commands:?}"
+    );
+    assert_eq!(
+        commands[1]["qualifier"],
+        json!(5),
+        "general request, read: {commands:?}"
+    );
 }
 
 #[test]
@@ -794,4 +874,232 @@ fn points_an_interrogation_after_reconnection_does_not_deliver_are_marked_invali
     assert!(!p500.quality.iv && !p500.quality.nt, "{p500:?}");
     let p501 = image(&valkey, CA, 501).expect("point 501");
     assert_eq!(p501.value, PointValue::Float(2.0), "the last value is kept");
+}
+
+#[test]
+fn a_broadcast_refused_with_cause_46_is_followed_by_an_interrogation_of_each_station_heard_from() {
+    let valkey = ValkeyGuard::start();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let c = Connector::start("cause46", &valkey, &strs(&client(port, &[])), &[]);
+    let mut s = RawServer::accept(&listener);
+    let gi = s.next_asdu();
+    assert_eq!(
+        addressed(&gi),
+        (100, 65535),
+        "a broadcast interrogation first"
+    );
+    // As lib60870's example server answers: unknown common address.
+    s.answer(&gi, Cause::UNKNOWN_COMMON_ADDRESS, true);
+    c.until("the hint in the status", T, || {
+        c.status(&valkey)["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("client.common_addresses"))
+    });
+    // Station 1 starts up: interrogated by its own address, then its counters.
+    s.send_asdu(
+        &Asdu::single(
+            Cot::new(Cause::INITIALIZED),
+            1,
+            0,
+            Element::M_EI_NA_1 { cause: 0 },
+        )
+        .to_bytes()
+        .expect("encodes"),
+    );
+    let gi1 = s.next_asdu();
+    assert_eq!(addressed(&gi1), (100, 1));
+    s.answer(&gi1, Cause::ACTIVATION_CON, false);
+    s.send_asdu(&floats(1, Cause::INTERROGATED, &[100, 101]));
+    s.answer(&gi1, Cause::ACTIVATION_TERMINATION, false);
+    let ci1 = s.next_asdu();
+    assert_eq!(addressed(&ci1), (101, 1));
+    assert_eq!(ci1[9], 5, "QCC: general request, read");
+    s.answer(&ci1, Cause::ACTIVATION_CON, false);
+    s.answer(&ci1, Cause::ACTIVATION_TERMINATION, false);
+    c.until("station 1 in the image", T, || {
+        in_image_from_interrogation(&valkey, 1, 100) && in_image_from_interrogation(&valkey, 1, 101)
+    });
+    // Station 2 is first heard from spontaneously: interrogated too.
+    s.send_asdu(&floats(2, Cause::SPONTANEOUS, &[200]));
+    let gi2 = s.next_asdu();
+    assert_eq!(addressed(&gi2), (100, 2));
+    s.answer(&gi2, Cause::ACTIVATION_CON, false);
+    s.send_asdu(&floats(2, Cause::INTERROGATED, &[200, 201]));
+    s.answer(&gi2, Cause::ACTIVATION_TERMINATION, false);
+    assert_eq!(addressed(&s.next_asdu()), (101, 2));
+    c.until("station 2 in the image", T, || {
+        in_image_from_interrogation(&valkey, 2, 201)
+    });
+    c.until("the status without hint", T, || {
+        c.status(&valkey)["hint"].is_null()
+    });
+    let st = c.status(&valkey);
+    assert_eq!(st["state"], json!("connected"), "{st}");
+    assert_eq!(st["reconnects"], json!(0), "{st}");
+    assert_eq!(st["negative_confirmations"], json!(1), "{st}");
+    assert_eq!(
+        c.log_tail()
+            .matches("list the stations in client.common_addresses")
+            .count(),
+        1,
+        "one log line:\n{}",
+        c.log_tail()
+    );
+}
+
+/// A short F_SC_NB_1 (type 127): its identifier and address, no elements.
+const SHORT_F_SC_NB_1: [u8; 9] = [127, 1, 13, 0, 1, 0, 0x05, 0, 0];
+
+#[test]
+fn a_malformed_asdu_in_a_good_i_frame_is_acknowledged_and_counted_and_the_link_stays() {
+    let valkey = ValkeyGuard::start();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let c = Connector::start(
+        "malformed",
+        &valkey,
+        &strs(&client(port, &["-w", "1"])),
+        &[("ALP_CONNEX_CLIENT__RECONNECT_INTERVAL_S", "1")],
+    );
+    let mut s = RawServer::accept(&listener);
+    let gi = s.next_asdu();
+    s.answer(&gi, Cause::ACTIVATION_CON, false);
+    s.send_asdu(&SHORT_F_SC_NB_1);
+    s.until_acknowledged();
+    s.send_asdu(&floats(1, Cause::INTERROGATED, &[300]));
+    s.answer(&gi, Cause::ACTIVATION_TERMINATION, false);
+    c.until("the point after the malformed ASDU", T, || {
+        image(&valkey, 1, 300).is_some()
+    });
+    c.until("the malformed ASDU counted", T, || {
+        c.status(&valkey)["malformed_asdus"] == json!(1)
+    });
+    let st = c.status(&valkey);
+    assert_eq!(
+        (&st["state"], &st["reconnects"]),
+        (&json!("connected"), &json!(0)),
+        "{st}"
+    );
+    // The RTU goes away and, as a lib60870 slave does with what it holds
+    // unacknowledged, sends the same ASDU again after the reconnection.
+    drop(s);
+    let mut s = RawServer::accept(&listener);
+    s.send_asdu(&SHORT_F_SC_NB_1);
+    let gi = s.next_asdu();
+    assert_eq!(addressed(&gi), (100, 65535));
+    s.answer(&gi, Cause::ACTIVATION_CON, false);
+    s.send_asdu(&floats(1, Cause::INTERROGATED, &[300, 301]));
+    s.answer(&gi, Cause::ACTIVATION_TERMINATION, false);
+    s.until_acknowledged();
+    c.until("the data after the second malformed ASDU", T, || {
+        image(&valkey, 1, 301).is_some()
+    });
+    c.until("both malformed ASDUs counted", T, || {
+        c.status(&valkey)["malformed_asdus"] == json!(2)
+    });
+    // Still the same connection: a later point arrives on it.
+    s.send_asdu(&floats(1, Cause::SPONTANEOUS, &[302]));
+    s.until_acknowledged();
+    c.until("the point on the same connection", T, || {
+        image(&valkey, 1, 302).is_some()
+    });
+    let st = c.status(&valkey);
+    assert_eq!(
+        (&st["state"], &st["reconnects"]),
+        (&json!("connected"), &json!(1)),
+        "one reconnection, the RTU's: {st}"
+    );
+    assert_eq!(
+        c.log_tail()
+            .matches("undecodable ASDU from the server")
+            .count(),
+        1,
+        "logged once per kind:\n{}",
+        c.log_tail()
+    );
+}
+
+/// A listener on loopback whose accept queue is full: a connection attempt
+/// to it hangs (its SYN is dropped) until the client gives up. Kept open as
+/// long as the returned value lives.
+struct Unanswering {
+    _rt: tokio::runtime::Runtime,
+    _listener: tokio::net::TcpListener,
+    _queued: Vec<TcpStream>,
+    port: u16,
+}
+
+impl Unanswering {
+    fn start() -> Unanswering {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let listener = rt
+            .block_on(async {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.bind("127.0.0.1:0".parse().expect("address"))?;
+                socket.listen(0)
+            })
+            .expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let mut queued = Vec::new();
+        loop {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => queued.push(s),
+                Err(_) => break,
+            }
+            assert!(queued.len() < 16, "the accept queue never filled");
+        }
+        Unanswering {
+            _rt: rt,
+            _listener: listener,
+            _queued: queued,
+            port: addr.port(),
+        }
+    }
+}
+
+#[test]
+fn points_are_marked_when_the_grace_period_ends_while_a_connection_attempt_hangs() {
+    let valkey = ValkeyGuard::start();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hanging = Unanswering::start();
+    let c = Connector::start(
+        "hanging",
+        &valkey,
+        &strs(&client(port, &[])),
+        &[
+            // The retry comes (1 s after the first attempt) before the grace ends.
+            ("ALP_CONNEX_CLIENT__RECONNECT_INTERVAL_S", "1"),
+            ("ALP_CONNEX_CLIENT__LINK_LOSS_GRACE_S", "3"),
+            (
+                "ALP_CONNEX_CLIENT__ALTERNATIVE_HOSTS",
+                &format!("[\"127.0.0.1:{}\"]", hanging.port),
+            ),
+        ],
+    );
+    let mut s = RawServer::accept(&listener);
+    let gi = s.next_asdu();
+    s.answer(&gi, Cause::ACTIVATION_CON, false);
+    s.send_asdu(&floats(1, Cause::INTERROGATED, &[400]));
+    s.answer(&gi, Cause::ACTIVATION_TERMINATION, false);
+    c.until("the point in the image", T, || {
+        image(&valkey, 1, 400).is_some_and(|p| !p.quality.nt)
+    });
+    // The RTU goes; the next attempt (the alternative host) hangs for t0 = 30 s.
+    drop(s);
+    c.until(
+        "the point not topical when the grace period ends",
+        Duration::from_secs(8),
+        || image(&valkey, 1, 400).is_some_and(|p| p.quality.nt),
+    );
+    let st = c.status(&valkey);
+    assert_eq!(
+        (&st["state"], &st["remote"]),
+        (
+            &json!("connecting"),
+            &json!(format!("127.0.0.1:{}", hanging.port))
+        ),
+        "still trying the unanswering host: {st}"
+    );
 }
