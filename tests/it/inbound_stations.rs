@@ -612,8 +612,8 @@ fn compare_c104(
             None => findings.add(
                 phase,
                 *addr,
-                "never on the wire",
-                format!("{e:?} (the test sent it?)"),
+                "never on the wire since this RTU started",
+                format!("the RTU holds {e:?}"),
             ),
         }
     }
