@@ -231,6 +231,28 @@ impl Tracker {
         Some(p)
     }
 
+    /// The interrogation of station `ca` that monitor information outside
+    /// the answer (a spontaneous change, say) falls into: one in progress,
+    /// or, with a broadcast still waiting for `ca`, the station's part of
+    /// it, begun here. The source has just delivered those points, so they
+    /// count as delivered whether or not the station's answer holds them
+    /// again. Deadlines do not move: only an answer keeps an
+    /// interrogation alive.
+    fn during(&mut self, ca: u16, deadline: i64) -> Option<&mut Pending> {
+        if let Some(b) = &self.broadcast
+            && ca != BROADCAST_CA
+            && !b.ended.contains(&ca)
+        {
+            let incomplete = b.incomplete;
+            self.stations.entry(ca).or_insert_with(|| Pending {
+                deadline,
+                delivered: HashSet::new(),
+                incomplete,
+            });
+        }
+        self.stations.get_mut(&ca)
+    }
+
     /// Station `ca`'s part has ended: its interrogation, if one was in
     /// progress.
     fn end(&mut self, ca: u16) -> Option<Pending> {
@@ -695,10 +717,16 @@ impl Session {
         }
         let deadline = self.deadline(now);
         for kind in [Kind::General, Kind::Counter] {
-            let answer = kind.answers(asdu.cot.cause);
-            if kind.judges(asdu.type_id)
-                && let Some(p) = self.tracker(kind).heard(ca, answer, deadline)
-            {
+            if !kind.judges(asdu.type_id) {
+                continue;
+            }
+            let tracker = self.tracker(kind);
+            let pending = if kind.answers(asdu.cot.cause) {
+                tracker.heard(ca, true, deadline)
+            } else {
+                tracker.during(ca, deadline)
+            };
+            if let Some(p) = pending {
                 p.delivered.extend(points.iter().map(|p| p.ioa));
             }
         }

@@ -535,6 +535,20 @@ fn one_confirmation_and_termination_at_65535_judge_every_station_by_its_own_poin
 }
 
 #[test]
+fn a_point_sent_spontaneously_during_a_broadcast_before_its_stations_answer_is_not_marked() {
+    let mut s = known(OnLinkLoss::Nt, vec![], &[1, 2]);
+    s.connected(NOW);
+    s.on_asdu(&gi_answer(65535, Cause::ACTIVATION_CON, false), NOW);
+    s.on_asdu(&floats(1, Cause::INTERROGATED, &[1, 2, 3]), NOW);
+    // Station 2 reports a change before its own answer, which leaves that
+    // point out: the source has just delivered it.
+    s.on_asdu(&floats(2, Cause::SPONTANEOUS, &[3]), NOW);
+    s.on_asdu(&floats(2, Cause::INTERROGATED, &[1]), NOW);
+    s.on_asdu(&gi_answer(65535, Cause::ACTIVATION_TERMINATION, false), NOW);
+    assert_eq!(marked(&mut s), [(2, 2)]);
+}
+
+#[test]
 fn a_station_refusing_the_broadcast_keeps_its_points_unmarked() {
     let mut s = known(OnLinkLoss::Nt, vec![], &[1, 2]);
     s.connected(NOW);

@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod fuzz_corpus;
 mod inbound;
+mod inbound_stations;
 mod interop;
 mod peer_selftest;
 mod schema;

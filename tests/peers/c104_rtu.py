@@ -4,6 +4,11 @@ JSON-line commands on stdin, reporting JSON-line events on stdout.
 
     c104_rtu.py --port P [--host 127.0.0.1] [--ca 1 ...] [--k 12] [--w 8]
                 [--t0 10] [--t1 15] [--t2 10] [--t3 20] [--report-sent]
+                [--load FILE]
+
+--load FILE: JSON lines, each {"ca":1,"points":[...]} as for the add op,
+applied before the server listens (no result events): a master that
+connects at once finds every point in place.
 
 stdin, one JSON object per line:
     {"op":"add","ca":1,"points":[{"ioa":100,"type":"M_ME_TF_1","value":1.5,
@@ -216,7 +221,21 @@ class Rtu:
                 emit({"event": "connections", "open": now[0], "active": now[1]})
                 last = now
 
+    def load(self, path):
+        """Adds the points of every line of `path` (see --load)."""
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    self.op_add(json.loads(line))
+
     def run(self):
+        if self.args.load:
+            try:
+                self.load(self.args.load)
+            except Exception as e:
+                emit({"event": "error", "error": "--load %s: %s" % (self.args.load, e)})
+                return 1
         self.server.start()
         if not self.server.is_running:
             emit({"event": "error", "error": "server did not start"})
@@ -271,6 +290,7 @@ def main():
     ap.add_argument("--tick-ms", type=int, default=50, help="c104 sends queued ASDUs once per tick (>= 50)")
     ap.add_argument("--max-connections", type=int, default=0)
     ap.add_argument("--report-sent", action="store_true", help="emit a 'sent' event per I frame sent")
+    ap.add_argument("--load", help="JSON lines of points to add before listening (see above)")
     args = ap.parse_args()
     return Rtu(args).run()
 

@@ -15,18 +15,26 @@
 //! - [`MosquittoGuard`]: a `mosquitto` broker allowing anonymous clients.
 //! - [`Peer`], [`python`]: the c104 peer scripts under `tests/peers/`,
 //!   speaking JSON lines.
+//! - [`InboundConnector`]: `alp-connex iec104-inbound` with its documented
+//!   command line; [`image_points`] reads the image it writes.
+//! - [`RawRtu`]: an IEC 104 RTU on raw sockets, for answers no library RTU
+//!   gives.
 
 // A library for every integration test: not each test uses each helper.
 #![allow(dead_code)]
 
+mod connector;
 mod mosquitto;
 mod peer;
 mod postgres;
 mod process;
+mod raw_rtu;
 mod valkey;
 mod valkey_cluster;
 
 // Re-exported for the tests to come, whether or not one uses them yet.
+#[allow(unused_imports)]
+pub use connector::{InboundConnector, image_points};
 #[allow(unused_imports)]
 pub use mosquitto::MosquittoGuard;
 #[allow(unused_imports)]
@@ -35,6 +43,8 @@ pub use peer::{Peer, START_TIMEOUT, c104_master, c104_rtu, peers_dir, python};
 pub use postgres::PostgresGuard;
 #[allow(unused_imports)]
 pub use process::{TempDir, free_port};
+#[allow(unused_imports)]
+pub use raw_rtu::{RawLink, RawRtu, Received, command_answer, pack_points};
 #[allow(unused_imports)]
 pub use valkey::ValkeyGuard;
 #[allow(unused_imports)]

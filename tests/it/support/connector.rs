@@ -1,0 +1,137 @@
+//! The `alp-connex iec104-inbound` binary as a child process, started with
+//! the command line docs/inbound.md documents, and the process image it
+//! writes, read back in one round trip.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use alp_connex::contract::DataPoint;
+use serde_json::Value;
+
+use super::process::POLL;
+use super::valkey::ValkeyGuard;
+
+/// Keys per MGET when the image is read.
+const MGET_CHUNK: usize = 500;
+
+/// A running inbound connector; SIGTERM (the shutdown path) and reaped on
+/// drop. Its log (stderr) is kept for failure messages.
+pub struct InboundConnector {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    id: String,
+}
+
+impl InboundConnector {
+    /// `alp-connex iec104-inbound --id ID client --host 127.0.0.1 --port
+    /// PORT redis --host 127.0.0.1:VPORT`, every other setting at its
+    /// default unless `env` (`ALP_CONNEX_…` variables) sets it.
+    pub fn start(
+        id: &str,
+        rtu_port: u16,
+        valkey: &ValkeyGuard,
+        env: &[(&str, &str)],
+    ) -> InboundConnector {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
+        cmd.args(["iec104-inbound", "--id", id])
+            .args(["client", "--host", "127.0.0.1", "--port"])
+            .arg(rtu_port.to_string())
+            .args(["redis", "--host"])
+            .arg(format!("127.0.0.1:{}", valkey.port()));
+        if let Some(p) = valkey.password() {
+            cmd.args(["--pwd", p]);
+        }
+        cmd.envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start alp-connex iec104-inbound: {e}"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let sink = Arc::clone(&log);
+            thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = sink.lock() {
+                        l.push(line);
+                    }
+                }
+            });
+        }
+        InboundConnector {
+            child,
+            log,
+            id: id.to_owned(),
+        }
+    }
+
+    /// Every log line so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The last `n` log lines, for failure messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.log();
+        log[log.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// `connectors:{ID}:status`, `Null` when absent or not JSON.
+    pub fn status(&self, valkey: &ValkeyGuard) -> Value {
+        valkey
+            .command(&["GET", &format!("connectors:{}:status", self.id)])
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Polls `f` until it holds; panics after `timeout` with the log.
+    pub fn until(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if f() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{what}: not within {timeout:?}\n--- connector log:\n{}",
+                    self.log_tail(40)
+                );
+            }
+            thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for InboundConnector {
+    fn drop(&mut self) {
+        super::process::stop_child(&mut self.child, libc::SIGTERM, Duration::from_secs(5));
+    }
+}
+
+/// The image of each address (`process:image:casdu:{CA}:ioa:{IOA}`), in
+/// the order given: `None` where the key is absent or not contract JSON.
+pub fn image_points(valkey: &ValkeyGuard, addrs: &[(u16, u32)]) -> Vec<Option<DataPoint>> {
+    let mut out = Vec::with_capacity(addrs.len());
+    for chunk in addrs.chunks(MGET_CHUNK) {
+        let keys: Vec<String> = chunk
+            .iter()
+            .map(|(ca, ioa)| format!("process:image:casdu:{ca}:ioa:{ioa}"))
+            .collect();
+        let mut args = vec!["MGET"];
+        args.extend(keys.iter().map(String::as_str));
+        // One item per line: contract JSON holds no newline, nil is "(nil)".
+        let reply = valkey.command(&args).unwrap_or_default();
+        let mut items: Vec<Option<DataPoint>> = reply
+            .lines()
+            .map(|l| DataPoint::from_json(l).ok())
+            .collect();
+        items.resize(chunk.len(), None);
+        out.extend(items);
+    }
+    out
+}
