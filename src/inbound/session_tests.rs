@@ -940,3 +940,34 @@ fn an_undecodable_answer_leaves_its_stations_interrogation_without_judgement() {
     assert_eq!(marked(&mut s), [(2, 2), (2, 3)], "station 1 not judged");
     assert_eq!(s.stats().malformed_asdus, 1);
 }
+
+#[test]
+fn points_adopted_from_an_earlier_run_are_judged_like_points_received() {
+    let mut earlier = session(OnLinkLoss::Nt, vec![]);
+    let old = earlier.on_asdu(&floats(1, Cause::SPONTANEOUS, &[1, 2, 3]), NOW - 60_000);
+    let mut s = session(OnLinkLoss::Nt, vec![]);
+    // Received on this run before the image was read: not replaced.
+    s.on_asdu(&floats(1, Cause::SPONTANEOUS, &[3]), NOW);
+    for p in &old.points {
+        s.adopt(p);
+    }
+    assert_eq!(s.points_known(), 3);
+    assert!(!s.has_marked(), "adopting writes nothing");
+    let marked = grace_expired(&mut s, NOW + 5000);
+    assert_eq!(addrs(&marked), [(1, 1), (1, 2), (1, 3)]);
+    assert_eq!(marked[2].received, NOW + 5000);
+    // After a reconnection, the interrogation judges them too.
+    let mut s = session(OnLinkLoss::Iv, vec![]);
+    for p in &old.points {
+        s.adopt(p);
+    }
+    s.connected(NOW);
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_CON, false), NOW);
+    s.on_asdu(&floats(1, Cause::INTERROGATED, &[1]), NOW);
+    s.on_asdu(&gi_answer(1, Cause::ACTIVATION_TERMINATION, false), NOW);
+    let marked = s.take_marked(10, NOW);
+    assert_eq!(addrs(&marked), [(1, 2), (1, 3)]);
+    assert!(marked.iter().all(|p| p.quality.iv && !p.quality.nt));
+    assert_eq!(marked[0].value, old.points[1].value, "the value is kept");
+    assert_eq!(marked[1].value, old.points[2].value, "the value is kept");
+}
