@@ -19,7 +19,7 @@ fn rx() -> Reception<'static> {
     Reception {
         source: &SOURCE,
         received: T + 2,
-        zone_offset_min: 0,
+        zone: &crate::iec104::time::UTC,
     }
 }
 
@@ -236,6 +236,7 @@ fn types_without_time_tag_have_time_null() {
 
 #[test]
 fn time_tags_are_read_in_the_configured_zone() {
+    let plus_one: Zone = "+01:00".parse().expect("a fixed offset");
     let p = one(
         1,
         1,
@@ -245,7 +246,7 @@ fn time_tags_are_read_in_the_configured_zone() {
             time: t56(),
         },
         Reception {
-            zone_offset_min: 60,
+            zone: &plus_one,
             ..rx()
         },
     );

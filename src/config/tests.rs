@@ -479,17 +479,29 @@ fn other_ranges_are_refused_naming_the_setting() {
 }
 
 #[test]
-fn time_zones_are_utc_or_fixed_offsets() {
+fn time_zones_are_utc_fixed_offsets_or_iana_names() {
     assert_eq!("UTC".parse(), Ok(TimeZone::UTC));
     let tz: TimeZone = "+01:00".parse().unwrap();
     assert_eq!(
-        (tz.offset_minutes(), tz.to_string()),
-        (60, "+01:00".to_string())
+        (tz.offset_ms_at(0), tz.to_string()),
+        (3_600_000, "+01:00".to_string())
     );
     let tz: TimeZone = "-03:30".parse().unwrap();
-    assert_eq!(tz.offset_minutes(), -210);
-    for bad in [
+    assert_eq!(tz.offset_ms_at(0), -210 * 60_000);
+    for name in [
         "Europe/Vienna",
+        "Europe/Berlin",
+        "America/New_York",
+        "Etc/GMT-14",
+    ] {
+        let tz: TimeZone = name.parse().expect(name);
+        assert_eq!(tz.to_string(), name);
+    }
+    for bad in [
+        "Europe/Atlantis",
+        "Etc/Unknown",
+        "CET-1CEST,M3.5.0,M10.5.0/3",
+        "../../etc/passwd",
         "+1:00",
         "+15:00",
         "-12:01",
@@ -500,12 +512,12 @@ fn time_zones_are_utc_or_fixed_offsets() {
         assert_eq!(bad.parse::<TimeZone>(), Err(()), "{bad}");
     }
     jail(|jail| {
-        jail.set_env("ALP_CONNEX_CLIENT__TIME_ZONE", "CET");
+        jail.set_env("ALP_CONNEX_CLIENT__TIME_ZONE", "Europe/Atlantis");
         let err = load_err(&args(&["--id", "a"]));
         assert_eq!(err.setting(), "client.time_zone");
         assert!(
             err.to_string()
-                .starts_with("client.time_zone = \"CET\": must be \"UTC\" or")
+                .starts_with("client.time_zone = \"Europe/Atlantis\": must be \"UTC\" or")
         );
         Ok(())
     });

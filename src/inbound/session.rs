@@ -33,7 +33,7 @@ use crate::config::OnLinkLoss;
 use crate::contract::{DataPoint, PointValue, QualityFlags, Reception, points_from_asdu};
 use crate::iec104::asdu::{self, Asdu, AsduError, BROADCAST_CA, Header};
 use crate::iec104::elements::{Qcc, Qoi};
-use crate::iec104::time::Cp56Time2a;
+use crate::iec104::time::Zone;
 use crate::iec104::types::{Cause, Cot, Element, TypeId};
 
 /// What one received ASDU leads to.
@@ -71,7 +71,7 @@ struct Interrogation {
 #[derive(Debug)]
 pub struct Session {
     source: Arc<str>,
-    zone_offset_min: i32,
+    zone: Zone,
     on_link_loss: OnLinkLoss,
     common_addresses: Vec<u16>,
     /// The last point written per (CASDU, IOA), without its source and
@@ -92,13 +92,13 @@ impl Session {
     /// `common_addresses` empty means the broadcast address 65535.
     pub fn new(
         source: &str,
-        zone_offset_min: i32,
+        zone: Zone,
         on_link_loss: OnLinkLoss,
         common_addresses: Vec<u16>,
     ) -> Self {
         Session {
             source: source.into(),
-            zone_offset_min,
+            zone,
             on_link_loss,
             common_addresses,
             cache: HashMap::new(),
@@ -122,11 +122,11 @@ impl Session {
     /// Changes the settings that apply from now on, keeping the cache.
     pub fn reconfigure(
         &mut self,
-        zone_offset_min: i32,
+        zone: Zone,
         on_link_loss: OnLinkLoss,
         common_addresses: Vec<u16>,
     ) {
-        self.zone_offset_min = zone_offset_min;
+        self.zone = zone;
         self.on_link_loss = on_link_loss;
         self.common_addresses = common_addresses;
     }
@@ -162,11 +162,10 @@ impl Session {
             .collect()
     }
 
-    /// Clock synchronisation commands carrying `now_unix_ms` in the
-    /// configured zone.
+    /// Clock synchronisation commands carrying `now_unix_ms` as local time
+    /// in the configured zone (SU set on summer time).
     pub fn clock_sync(&self, now_unix_ms: i64) -> Vec<Vec<u8>> {
-        let local = now_unix_ms + i64::from(self.zone_offset_min) * 60_000;
-        let Ok(time) = Cp56Time2a::from_unix_ms(local) else {
+        let Ok(time) = self.zone.cp56_of(now_unix_ms) else {
             warn!(
                 now_unix_ms,
                 "system clock outside the years a CP56Time2a holds: no clock synchronisation"
@@ -211,7 +210,7 @@ impl Session {
             let rx = Reception {
                 source: &self.source,
                 received: now,
-                zone_offset_min: self.zone_offset_min,
+                zone: &self.zone,
             };
             let points = points_from_asdu(&asdu, rx);
             self.stats.points_received += points.len() as u64;

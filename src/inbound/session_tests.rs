@@ -7,7 +7,7 @@ use crate::iec104::elements::{Quality, SinglePoint};
 const NOW: i64 = 1_795_252_530_123;
 
 fn session(policy: OnLinkLoss, cas: Vec<u16>) -> Session {
-    Session::new("rtu-a", 0, policy, cas)
+    Session::new("rtu-a", Zone::UTC, policy, cas)
 }
 
 fn floats(ca: u16, cause: Cause, ioas: &[u32]) -> Vec<u8> {

@@ -378,7 +378,7 @@ mod tests {
         let rx = Reception {
             source: &source,
             received: 0,
-            zone_offset_min: 0,
+            zone: &crate::iec104::time::UTC,
         };
         points_from_asdu(&asdu, rx).remove(0)
     }

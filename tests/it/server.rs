@@ -98,7 +98,7 @@ pub(crate) fn write_points_at(
                     Reception {
                         source: &source,
                         received: 0,
-                        zone_offset_min: 0,
+                        zone: &alp_connex::iec104::time::UTC,
                     },
                 )
             })
