@@ -524,6 +524,39 @@ fn time_zones_are_utc_fixed_offsets_or_iana_names() {
 }
 
 #[test]
+fn a_zone_name_is_read_from_the_file_and_the_environment_and_a_wrong_one_named() {
+    let allowed = format!(
+        "must be \"UTC\" or a fixed offset \"+HH:MM\"/\"-HH:MM\" from -12:00 to +14:00 or a zone name of the IANA time zone database ({}) such as \"Europe/Berlin\"",
+        TimeZone::TZDB_VERSION
+    );
+    jail(|jail| {
+        jail.create_file(
+            "a.toml",
+            "id = \"a\"\n[client]\ntime_zone = \"Europe/Berlin\"\n",
+        )?;
+        jail.set_env("ALP_CONNEX_CONFIG", "a.toml");
+        let s = load(&args(&[])).unwrap();
+        assert_eq!(s.client.time_zone.to_string(), "Europe/Berlin");
+        jail.set_env("ALP_CONNEX_CLIENT__TIME_ZONE", "America/New_York");
+        let s = load(&args(&[])).unwrap();
+        assert_eq!(s.client.time_zone.to_string(), "America/New_York");
+        Ok(())
+    });
+    jail(|jail| {
+        jail.create_file(
+            "a.toml",
+            "id = \"a\"\n[client]\ntime_zone = \"Europe/Berlln\"\n",
+        )?;
+        jail.set_env("ALP_CONNEX_CONFIG", "a.toml");
+        assert_eq!(
+            load_err(&args(&[])).to_string(),
+            format!("client.time_zone = \"Europe/Berlln\": {allowed}")
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn log_levels_map_to_tracing_filters() {
     use tracing::level_filters::LevelFilter;
     assert_eq!(LogLevel::Warning.filter(), LevelFilter::WARN);
@@ -626,6 +659,23 @@ mod managed {
     fn a_managed_t2_not_below_t1_is_refused() {
         let e = base().with_managed(r#"{"t1": 5, "t2": 5}"#).unwrap_err();
         assert!(e.to_string().contains("t2"), "{e}");
+    }
+
+    #[test]
+    fn a_managed_time_zone_takes_a_zone_name_and_refuses_an_unknown_one() {
+        let l = base();
+        let s = l.with_managed(r#"{"time_zone": "Europe/Berlin"}"#).unwrap();
+        assert_eq!(s.client.time_zone, "Europe/Berlin".parse().unwrap());
+        let e = l
+            .with_managed(r#"{"time_zone": "Mars/Olympus"}"#)
+            .unwrap_err();
+        assert_eq!(e.setting(), "client.time_zone");
+        assert!(
+            e.to_string().starts_with(
+                "client.time_zone = \"Mars/Olympus\": must be \"UTC\" or a fixed offset"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

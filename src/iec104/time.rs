@@ -134,7 +134,7 @@ impl Cp56Time2a {
     /// The Unix instant in milliseconds, reading the tag as UTC. Every field
     /// is checked; IV, SU, RES bits and the weekday do not take part.
     pub fn to_unix_ms(&self) -> Result<i64, TimeError> {
-        self.to_datetime().map(utc_unix_ms)
+        self.civil().map(utc_unix_ms)
     }
 
     /// The tag of a civil date and time, with the weekday filled in, IV
@@ -156,7 +156,7 @@ impl Cp56Time2a {
     }
 
     /// The civil date and time the fields name, each field checked.
-    fn to_datetime(&self) -> Result<DateTime, TimeError> {
+    fn civil(&self) -> Result<DateTime, TimeError> {
         let f = self.fields();
         check("millisecond", f.millisecond, 0, 59_999)?;
         check("minute", f.minute.into(), 0, 59)?;
@@ -345,7 +345,7 @@ impl Zone {
     /// The Unix instant in milliseconds of a tag read as local time in this
     /// zone. Every field is checked as in [`Cp56Time2a::to_unix_ms`].
     pub fn read_cp56(&self, tag: Cp56Time2a) -> Result<i64, TimeError> {
-        let dt = tag.to_datetime()?;
+        let dt = tag.civil()?;
         let offset = match self.0.to_ambiguous_timestamp(dt).offset() {
             AmbiguousOffset::Unambiguous { offset } => offset,
             AmbiguousOffset::Gap { before, after } => {
@@ -619,11 +619,226 @@ mod tests {
         assert_eq!(out, [0xE8, 0x03]);
     }
 
+    fn zone(name: &str) -> Zone {
+        name.parse().expect(name)
+    }
+
+    /// A tag of a local civil time with SU as given.
+    fn local(y: u8, mo: u8, d: u8, h: u8, mi: u8, ms: u16, summer_time: bool) -> Cp56Time2a {
+        Cp56Time2a::from_fields(Cp56Fields {
+            millisecond: ms,
+            minute: mi,
+            hour: h,
+            day: d,
+            month: mo,
+            year: y,
+            summer_time,
+            ..Default::default()
+        })
+    }
+
+    /// Unix ms of an RFC 3339 UTC time, for readable expectations.
+    fn utc(text: &str) -> i64 {
+        crate::contract::parse_rfc3339_ms(text).expect(text)
+    }
+
+    #[test]
+    fn the_repeated_autumn_hour_in_berlin_is_resolved_by_the_su_bit() {
+        let berlin = zone("Europe/Berlin");
+        // 2026-10-25 02:30 local occurs at 00:30Z (CEST) and at 01:30Z (CET).
+        let first = local(26, 10, 25, 2, 30, 0, true);
+        let second = local(26, 10, 25, 2, 30, 0, false);
+        assert_eq!(berlin.read_cp56(first), Ok(utc("2026-10-25T00:30:00Z")));
+        assert_eq!(berlin.read_cp56(second), Ok(utc("2026-10-25T01:30:00Z")));
+        // The hour's ends: 02:00:00.000 twice, 02:59:59.999 twice.
+        assert_eq!(
+            berlin.read_cp56(local(26, 10, 25, 2, 0, 0, true)),
+            Ok(utc("2026-10-25T00:00:00Z"))
+        );
+        assert_eq!(
+            berlin.read_cp56(local(26, 10, 25, 2, 59, 59_999, false)),
+            Ok(utc("2026-10-25T01:59:59.999Z"))
+        );
+        // Just outside the repeated hour, SU changes nothing.
+        for su in [false, true] {
+            assert_eq!(
+                berlin.read_cp56(local(26, 10, 25, 1, 59, 59_999, su)),
+                Ok(utc("2026-10-24T23:59:59.999Z"))
+            );
+            assert_eq!(
+                berlin.read_cp56(local(26, 10, 25, 3, 0, 0, su)),
+                Ok(utc("2026-10-25T02:00:00Z"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_time_in_the_spring_gap_is_read_with_the_offset_the_su_bit_names() {
+        let berlin = zone("Europe/Berlin");
+        // 2026-03-29 02:30 local does not exist: clocks go from 02:00 CET to
+        // 03:00 CEST (01:00Z). SU = 0 reads it as CET (+01:00), the offset
+        // before the gap; SU = 1 as CEST (+02:00).
+        assert_eq!(
+            berlin.read_cp56(local(26, 3, 29, 2, 30, 0, false)),
+            Ok(utc("2026-03-29T01:30:00Z"))
+        );
+        assert_eq!(
+            berlin.read_cp56(local(26, 3, 29, 2, 30, 0, true)),
+            Ok(utc("2026-03-29T00:30:00Z"))
+        );
+        // The hours around the gap are unambiguous.
+        for su in [false, true] {
+            assert_eq!(
+                berlin.read_cp56(local(26, 3, 29, 1, 59, 59_999, su)),
+                Ok(utc("2026-03-29T00:59:59.999Z"))
+            );
+            assert_eq!(
+                berlin.read_cp56(local(26, 3, 29, 3, 0, 0, su)),
+                Ok(utc("2026-03-29T01:00:00Z"))
+            );
+        }
+    }
+
+    #[test]
+    fn outside_a_change_the_zone_decides_and_su_is_not_read() {
+        let berlin = zone("Europe/Berlin");
+        for su in [false, true] {
+            assert_eq!(
+                berlin.read_cp56(local(26, 7, 1, 12, 0, 0, su)),
+                Ok(utc("2026-07-01T10:00:00Z"))
+            );
+            assert_eq!(
+                berlin.read_cp56(local(26, 1, 15, 12, 0, 0, su)),
+                Ok(utc("2026-01-15T11:00:00Z"))
+            );
+            // A fixed offset knows no summer time.
+            assert_eq!(
+                zone("+01:00").read_cp56(local(26, 7, 1, 12, 0, 0, su)),
+                Ok(utc("2026-07-01T11:00:00Z"))
+            );
+        }
+        // A field out of range is the same error in any zone.
+        assert!(matches!(
+            berlin.read_cp56(local(26, 2, 30, 0, 0, 0, false)),
+            Err(TimeError::Field { field: "day", .. })
+        ));
+    }
+
+    #[test]
+    fn the_southern_hemisphere_repeats_its_hour_in_april() {
+        // Australia/Sydney 2026-04-05 03:00 AEDT (+11) goes back to 02:00
+        // AEST (+10): 02:30 local is 15:30Z (SU) or 16:30Z the day before.
+        let sydney = zone("Australia/Sydney");
+        assert_eq!(
+            sydney.read_cp56(local(26, 4, 5, 2, 30, 0, true)),
+            Ok(utc("2026-04-04T15:30:00Z"))
+        );
+        assert_eq!(
+            sydney.read_cp56(local(26, 4, 5, 2, 30, 0, false)),
+            Ok(utc("2026-04-04T16:30:00Z"))
+        );
+        let t = sydney
+            .cp56_of(utc("2026-01-15T00:00:00Z"))
+            .expect("in range");
+        assert_eq!((t.hour(), t.summer_time()), (11, true));
+    }
+
+    #[test]
+    fn local_tags_of_a_named_zone_carry_su_on_summer_time() {
+        let berlin = zone("Europe/Berlin");
+        let shown = |ms: &str| berlin.cp56_of(utc(ms)).expect("in range").to_string();
+        // Autumn: the same local hour twice, SU telling them apart.
+        assert_eq!(shown("2026-10-25T00:30:00Z"), "2026-10-25 02:30:00.000 SU");
+        assert_eq!(
+            shown("2026-10-25T00:59:59.999Z"),
+            "2026-10-25 02:59:59.999 SU"
+        );
+        assert_eq!(shown("2026-10-25T01:00:00Z"), "2026-10-25 02:00:00.000");
+        assert_eq!(shown("2026-10-25T01:30:00Z"), "2026-10-25 02:30:00.000");
+        // Spring: 01:59:59.999 CET is followed by 03:00 CEST.
+        assert_eq!(shown("2026-03-29T00:59:59.999Z"), "2026-03-29 01:59:59.999");
+        assert_eq!(shown("2026-03-29T01:00:00Z"), "2026-03-29 03:00:00.000 SU");
+        // Summer time as people keep it, also where the database's
+        // standard form calls Irish winter time the daylight saving one.
+        let dublin = zone("Europe/Dublin");
+        let su = |ms: &str| dublin.cp56_of(utc(ms)).map(|t| t.summer_time());
+        assert_eq!(su("2026-07-01T12:00:00Z"), Ok(true));
+        assert_eq!(su("2026-01-15T12:00:00Z"), Ok(false));
+        // UTC and fixed offsets never set SU.
+        assert_eq!(
+            zone("+02:00")
+                .cp56_of(utc("2026-07-01T10:00:00Z"))
+                .map(|t| t.to_string()),
+            Ok("2026-07-01 12:00:00.000".to_string())
+        );
+        // The weekday is the local one: 2026-07-01 is a Wednesday, and
+        // 23:30Z is already Thursday in Berlin.
+        let t = berlin
+            .cp56_of(utc("2026-07-01T23:30:00Z"))
+            .expect("in range");
+        assert_eq!((t.day(), t.weekday()), (2, 4));
+        // Local time outside the tag's century.
+        assert_eq!(
+            berlin.cp56_of(utc("2099-12-31T23:30:00Z")),
+            Err(TimeError::Unrepresentable {
+                unix_ms: utc("2099-12-31T23:30:00Z")
+            })
+        );
+    }
+
+    #[test]
+    fn zones_print_as_they_are_written() {
+        for text in [
+            "UTC",
+            "+01:00",
+            "-03:30",
+            "+14:00",
+            "-12:00",
+            "Europe/Berlin",
+        ] {
+            assert_eq!(zone(text).to_string(), text);
+        }
+        assert_eq!(zone("+00:00"), Zone::UTC);
+        assert_eq!(zone("-00:00").to_string(), "UTC");
+        assert_eq!(Zone::default(), Zone::UTC);
+        // Names are looked up without regard to case.
+        assert_eq!(zone("europe/berlin"), zone("Europe/Berlin"));
+        assert!(Zone::allowed().contains(Zone::TZDB_VERSION));
+    }
+
+    #[test]
+    fn rfc3339_spans_the_four_digit_years() {
+        assert_eq!(rfc3339_ms(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_ms(-62_167_219_200_000), "0000-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        // Past the range of civil time: its end.
+        assert_eq!(rfc3339_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+    }
+
     proptest! {
         #[test]
         fn cp56_unix_roundtrip(ms in 946_684_800_000i64..4_102_444_800_000i64) {
             let t = Cp56Time2a::from_unix_ms(ms).expect("in range");
             prop_assert_eq!(t.to_unix_ms(), Ok(ms));
+        }
+
+        #[test]
+        fn cp56_fields_are_the_utc_calendar(ms in 946_684_800_000i64..4_102_444_800_000i64) {
+            // The tag's fields against the RFC 3339 text of the same instant.
+            let t = Cp56Time2a::from_unix_ms(ms).expect("in range");
+            let text = rfc3339_ms(ms);
+            prop_assert_eq!(format!("{}Z", t.to_string().replace(' ', "T")), text);
+        }
+
+        #[test]
+        fn every_instant_survives_local_time_in_berlin_with_su(
+            // The local years 2000..=2099: from 2000-01-01T00:00Z to
+            // 2099-12-31T22:00Z.
+            ms in 946_684_800_000i64..4_102_437_600_000i64
+        ) {
+            let berlin = zone("Europe/Berlin");
+            let t = berlin.cp56_of(ms).expect("in range");
+            prop_assert_eq!(berlin.read_cp56(t), Ok(ms));
         }
     }
 }

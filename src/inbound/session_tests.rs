@@ -305,6 +305,23 @@ fn clock_sync_and_counter_interrogation_address_the_configured_stations() {
 }
 
 #[test]
+fn clock_sync_in_a_named_zone_sends_local_time_with_su_on_summer_time() {
+    let berlin: Zone = "Europe/Berlin".parse().expect("a zone name");
+    let s = Session::new("rtu-a", berlin, OnLinkLoss::Nt, vec![2]);
+    let sent = |now| {
+        let cs = Asdu::decode(&s.clock_sync(now)[0]).expect("valid");
+        match &cs.objects[0].element {
+            Element::C_CS_NA_1 { time } => time.to_string(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // NOW is 2026-11-21 09:15:30.123Z: 10:15 CET, no SU.
+    assert_eq!(sent(NOW), "2026-11-21 10:15:30.123");
+    // 2026-07-01 10:00:00Z is 12:00 CEST.
+    assert_eq!(sent(1_782_900_000_000), "2026-07-01 12:00:00.000 SU");
+}
+
+#[test]
 fn a_cached_point_comes_back_whole_with_the_new_receive_time() {
     let source: Arc<str> = "rtu-a".into();
     let mut errors = HashMap::new();
