@@ -162,28 +162,27 @@ impl Cp56Time2a {
         check("minute", f.minute.into(), 0, 59)?;
         check("hour", f.hour.into(), 0, 23)?;
         check("month", f.month.into(), 1, 12)?;
-        // Every field is now within an i8 (the year within 0..=127).
+        // The masks keep every field below 128: each fits an i8.
+        let small = |v: u16| i8::try_from(v).unwrap_or(i8::MAX);
         let year = 2000 + i16::from(f.year);
-        let tiny = |v: u8| i8::try_from(v).unwrap_or(i8::MAX);
-        let days = Date::new(year, tiny(f.month), 1).map_or(31, |d| d.days_in_month());
-        check("day", f.day.into(), 1, u16::try_from(days).unwrap_or(31))?;
-        let second = tiny(u8::try_from(f.millisecond / 1000).unwrap_or(u8::MAX));
-        let nanos = i32::from(f.millisecond % 1000) * 1_000_000;
-        DateTime::new(
-            year,
-            tiny(f.month),
-            tiny(f.day),
-            tiny(f.hour),
-            tiny(f.minute),
-            second,
-            nanos,
-        )
-        .map_err(|_| TimeError::Field {
+        let days = Date::new(year, small(f.month.into()), 1).map_or(31, |d| d.days_in_month());
+        let day_error = TimeError::Field {
             field: "day",
             value: f.day.into(),
             min: 1,
-            max: u16::try_from(days).unwrap_or(31),
-        })
+            max: days.unsigned_abs().into(),
+        };
+        DateTime::new(
+            year,
+            small(f.month.into()),
+            small(f.day.into()),
+            small(f.hour.into()),
+            small(f.minute.into()),
+            small(f.millisecond / 1000),
+            i32::from(f.millisecond % 1000) * 1_000_000,
+        )
+        // After the checks above, only the day can be out of range.
+        .map_err(|_| day_error)
     }
 }
 
@@ -306,11 +305,11 @@ impl Wire for Cp16Time2a {
 /// offset in force before the gap (02:30 is 01:30Z, as jiff's and RFC 5545's
 /// "compatible" reading), SU = 1 the summer offset after it (00:30Z). Where
 /// both or neither offset is summer time (a change of the standard offset),
-/// the earlier one applies. Elsewhere the zone's rules decide and SU is only
-/// reported. The time tag is not marked invalid by any of this: IV stays the
-/// device's bit. Summer time is the zone's daylight saving time as the
-/// database has it (its "rearguard" form, where summer time is always the
-/// later offset).
+/// the offset in force before the change applies. Elsewhere the zone's rules
+/// decide and SU is only reported. The time tag is not marked invalid by
+/// any of this: IV stays the device's bit. Summer time is daylight saving
+/// time as the database has it, in its "rearguard" form, where it is always
+/// the offset ahead of standard time (Irish summer time included).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Zone(TimeZone);
 
