@@ -1,5 +1,6 @@
 //! Time conversions and the data point JSON that carries them: CP56Time2a
-//! to and from Unix ms, RFC 3339 writing and reading, and a timed point's
+//! to and from Unix ms (in UTC, and read in a zone as the inbound connector
+//! does per point), RFC 3339 writing and reading, and a timed point's
 //! `to_json`/`from_json` (the inbound connector's per-point work).
 //!
 //! Run: `cargo bench --bench time`.
@@ -7,7 +8,7 @@
 use std::hint::black_box;
 
 use alp_connex::contract::{DataPoint, parse_rfc3339_ms};
-use alp_connex::iec104::time::{Cp56Time2a, rfc3339_ms};
+use alp_connex::iec104::time::{Cp56Time2a, Zone, rfc3339_ms};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// 2026-11-21 09:15:30.123 UTC.
@@ -23,6 +24,15 @@ fn time(c: &mut Criterion) {
     c.bench_function("cp56 to unix ms (UTC)", |b| {
         b.iter(|| black_box(tag).to_unix_ms())
     });
+    for name in ["UTC", "Europe/Berlin"] {
+        let zone: Zone = match name.parse() {
+            Ok(z) => z,
+            Err(()) => panic!("{name} is no zone"),
+        };
+        c.bench_function(&format!("cp56 read in {name}"), |b| {
+            b.iter(|| black_box(&zone).read_cp56(black_box(tag)))
+        });
+    }
     c.bench_function("rfc3339 write", |b| {
         b.iter(|| rfc3339_ms(black_box(INSTANT)))
     });

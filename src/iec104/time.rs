@@ -483,26 +483,30 @@ const UNIX_EPOCH: DateTime = DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
 const RFC3339_MS: DateTimePrinter = DateTimePrinter::new().precision(Some(3));
 
 /// The UTC civil time of a Unix instant in milliseconds; `None` outside
-/// the years -9999..=9999.
+/// jiff's instants (the years -9999..=9999 less a day at each end).
 fn utc_datetime(unix_ms: i64) -> Option<DateTime> {
-    UNIX_EPOCH
-        .checked_add(SignedDuration::from_millis(unix_ms))
-        .ok()
+    let ts = Timestamp::from_millisecond(unix_ms).ok()?;
+    Some(Offset::UTC.to_datetime(ts))
 }
 
 /// The Unix instant in milliseconds of a UTC civil time (sub-millisecond
-/// digits dropped, towards the past).
+/// digits dropped).
 pub fn utc_unix_ms(dt: DateTime) -> i64 {
-    let nanos = dt.duration_since(UNIX_EPOCH).as_nanos();
-    // Over the years -9999..=9999 the milliseconds fit an i64 with room.
-    i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX)
+    let days = dt.date().duration_since(UNIX_EPOCH.date());
+    let t = dt.time();
+    days.as_secs() * 1000
+        + i64::from(t.hour()) * 3_600_000
+        + i64::from(t.minute()) * 60_000
+        + i64::from(t.second()) * 1000
+        + i64::from(t.millisecond())
 }
 
 /// A Unix instant in milliseconds as RFC 3339 UTC with milliseconds,
 /// e.g. `2026-11-21T09:15:30.123Z`. An instant outside the years
 /// -9999..=9999 is written as the nearest end of that range.
 pub fn rfc3339_ms(unix_ms: i64) -> String {
-    let dt = UNIX_EPOCH.saturating_add(SignedDuration::from_millis(unix_ms));
+    let dt = utc_datetime(unix_ms)
+        .unwrap_or_else(|| UNIX_EPOCH.saturating_add(SignedDuration::from_millis(unix_ms)));
     let mut out = String::with_capacity(24);
     // Writing to a String does not fail.
     let _ = RFC3339_MS.print_datetime(&dt, &mut out);
@@ -810,8 +814,9 @@ mod tests {
         assert_eq!(rfc3339_ms(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
         assert_eq!(rfc3339_ms(-62_167_219_200_000), "0000-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        // Past the range of civil time: its end.
+        // Past the range of civil time: its ends.
         assert_eq!(rfc3339_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_ms(i64::MIN), "-009999-01-01T00:00:00.000Z");
     }
 
     proptest! {
@@ -827,6 +832,13 @@ mod tests {
             let t = Cp56Time2a::from_unix_ms(ms).expect("in range");
             let text = rfc3339_ms(ms);
             prop_assert_eq!(format!("{}Z", t.to_string().replace(' ', "T")), text);
+        }
+
+        #[test]
+        fn rfc3339_reads_back_every_millisecond_of_the_four_digit_years(
+            ms in -62_167_219_200_000i64..253_402_300_800_000i64
+        ) {
+            prop_assert_eq!(utc(&rfc3339_ms(ms)), ms);
         }
 
         #[test]
