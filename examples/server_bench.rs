@@ -194,7 +194,7 @@ fn point_json(source: &Arc<str>, ca: u16, ioa: u32, value: f32, cause: Cause) ->
     let rx = Reception {
         source,
         received: i64::try_from(received)?,
-        zone_offset_min: 0,
+        zone: &alp_connex::iec104::time::UTC,
     };
     let p = points_from_asdu(&a, rx)
         .pop()

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use jiff::fmt::temporal::DateTimeParser;
 use serde::{Deserialize, Serialize};
 
 use crate::iec104::asdu::Asdu;
@@ -19,7 +20,7 @@ use crate::iec104::elements::{
     BinaryCounter, DoublePoint, DoubleState, Normalized, OutputCircuits, Quality, SinglePoint,
     StartEvents, StatusChanges, StepPosition,
 };
-use crate::iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a, rfc3339_ms};
+use crate::iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a, Zone, rfc3339_ms, utc_unix_ms};
 use crate::iec104::types::{Element, TypeId};
 
 /// The five quality flags of the contract.
@@ -133,8 +134,8 @@ pub struct Reception<'a> {
     pub source: &'a Arc<str>,
     /// Receive time, Unix ms.
     pub received: i64,
-    /// Minutes east of UTC that time tags are read in.
-    pub zone_offset_min: i32,
+    /// The zone that time tags are read in.
+    pub zone: &'a Zone,
 }
 
 /// One data point per information object of a monitor-direction ASDU
@@ -371,21 +372,21 @@ fn tag_of(e: &Element) -> Tag {
 
 impl DataPoint {
     fn set_time(&mut self, tag: Tag, rx: Reception<'_>) {
-        let offset_ms = i64::from(rx.zone_offset_min) * 60_000;
         match tag {
             Tag::None => {}
             Tag::Cp56(t) => {
                 self.time_invalid = t.invalid();
                 self.summer_time = t.summer_time();
-                match t.to_unix_ms() {
-                    Ok(ms) => self.time = Some(ms - offset_ms),
+                match rx.zone.read_cp56(t) {
+                    Ok(ms) => self.time = Some(ms),
                     Err(e) => self.time_error = Some(e.to_string()),
                 }
             }
             Tag::Cp24(t) => {
                 // Minutes and milliseconds only: completed with the hour of
-                // receipt (in the configured zone), one hour back when that
-                // would lie more than a minute in the future.
+                // receipt (in the configured zone, at its offset then), one
+                // hour back when that would lie more than a minute in the
+                // future.
                 self.time_invalid = t.invalid();
                 if t.minute() > 59 || t.millisecond() > 59_999 {
                     self.time_error = Some(format!(
@@ -395,6 +396,7 @@ impl DataPoint {
                     ));
                     return;
                 }
+                let offset_ms = rx.zone.offset_ms_at(rx.received);
                 let local = rx.received + offset_ms;
                 let hour_start = local - local.rem_euclid(3_600_000);
                 let mut ms =
@@ -1128,50 +1130,46 @@ fn narrow<T: TryFrom<i64> + Default>(v: i64) -> T {
     T::try_from(v).unwrap_or_default()
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS(.fff)Z` (UTC only) into Unix ms.
+/// Parses `YYYY-MM-DDTHH:MM:SS(.fff)Z` (UTC only; a fraction of 1 to 9
+/// digits, cut to milliseconds) into Unix ms. A leap second `:60` reads as
+/// the first second of the next minute.
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) && !part.is_empty() {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    if b.len() < 20
-        || b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || b.get(10) != Some(&b'T')
-    {
+    const PARSER: DateTimeParser = DateTimeParser::new();
+    let civil = s.strip_suffix('Z')?;
+    if !is_contract_form(civil.as_bytes()) {
         return None;
     }
-    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') || b.last() != Some(&b'Z') {
-        return None;
-    }
-    let (y, mo, d, h, mi, sec) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    let ms = match b.get(19) {
-        Some(b'.') => {
-            let frac = s.get(20..s.len() - 1)?;
-            if frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|c| c.is_ascii_digit()) {
-                return None;
-            }
-            let padded = format!("{frac:0<3}");
-            padded.get(..3)?.parse::<i64>().ok()?
-        }
-        Some(b'Z') if b.len() == 20 => 0,
-        _ => return None,
+    // jiff reads second 60 as 59.
+    let leap = if civil.get(17..19) == Some("60") {
+        1000
+    } else {
+        0
     };
+    let dt = PARSER.parse_datetime(civil).ok()?;
     // A leap second at the end of 9999 would read as the year 10000, which
     // the four-digit form cannot write back.
-    crate::iec104::time::unix_ms_from_utc(y, mo, d, h, mi, sec, ms).filter(|&t| t < YEAR_10000_MS)
+    Some(utc_unix_ms(dt) + leap).filter(|&t| t < YEAR_10000_MS)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` with an optional fraction of 1 to 9 digits: of
+/// what RFC 3339 and jiff read, the one form the contract has.
+fn is_contract_form(b: &[u8]) -> bool {
+    const SHAPE: &[u8; 19] = b"dddd-dd-ddTdd:dd:dd";
+    let Some((main, fraction)) = b.split_at_checked(SHAPE.len()) else {
+        return false;
+    };
+    let main_ok = main.iter().zip(SHAPE).all(|(&c, &want)| match want {
+        b'd' => c.is_ascii_digit(),
+        _ => c == want,
+    });
+    let fraction_ok = match fraction {
+        [] => true,
+        [b'.', digits @ ..] => {
+            (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+        }
+        _ => false,
+    };
+    main_ok && fraction_ok
 }
 
 /// Unix ms of 10000-01-01T00:00:00Z: the first instant past RFC 3339's years.

@@ -19,7 +19,7 @@ fn rx() -> Reception<'static> {
     Reception {
         source: &SOURCE,
         received: T + 2,
-        zone_offset_min: 0,
+        zone: &crate::iec104::time::UTC,
     }
 }
 
@@ -236,6 +236,7 @@ fn types_without_time_tag_have_time_null() {
 
 #[test]
 fn time_tags_are_read_in_the_configured_zone() {
+    let plus_one: Zone = "+01:00".parse().expect("a fixed offset");
     let p = one(
         1,
         1,
@@ -245,12 +246,79 @@ fn time_tags_are_read_in_the_configured_zone() {
             time: t56(),
         },
         Reception {
-            zone_offset_min: 60,
+            zone: &plus_one,
             ..rx()
         },
     );
     // 09:15:30.123 read as +01:00 is 08:15:30.123Z.
     assert_eq!(p.time, Some(T - 3_600_000));
+}
+
+#[test]
+fn a_tag_of_the_repeated_hour_in_berlin_becomes_the_instant_its_su_bit_names() {
+    let berlin: Zone = "Europe/Berlin".parse().expect("a zone name");
+    // 2026-10-25 02:30 local, once on summer time and once after it.
+    let tag = |summer_time| {
+        Cp56Time2a::from_fields(crate::iec104::time::Cp56Fields {
+            minute: 30,
+            hour: 2,
+            day: 25,
+            month: 10,
+            year: 26,
+            summer_time,
+            ..Default::default()
+        })
+    };
+    let read = |summer_time| {
+        let p = one(
+            1,
+            1,
+            Cot::new(Cause::SPONTANEOUS),
+            Element::M_SP_TB_1 {
+                value: SinglePoint::default(),
+                time: tag(summer_time),
+            },
+            Reception {
+                zone: &berlin,
+                ..rx()
+            },
+        );
+        serde_json::from_str::<serde_json::Value>(&p.to_json()).expect("valid JSON")
+    };
+    let first = read(true);
+    assert_eq!(first["time"], serde_json::json!("2026-10-25T00:30:00.000Z"));
+    assert_eq!(first["summer_time"], serde_json::json!(true));
+    let second = read(false);
+    assert_eq!(
+        second["time"],
+        serde_json::json!("2026-10-25T01:30:00.000Z")
+    );
+    assert!(second.get("summer_time").is_none());
+}
+
+#[test]
+fn cp24_tags_are_completed_with_the_local_hour_of_a_named_zone() {
+    // Received 2026-11-21 09:15:30.125Z, 14:45:30.125 in Kolkata (+05:30):
+    // minute 14 of that hour is 08:44:59.000Z; the UTC hour would give
+    // 09:14:59.000Z.
+    let kolkata: Zone = "Asia/Kolkata".parse().expect("a zone name");
+    let p = one(
+        1,
+        100,
+        Cot::new(Cause::SPONTANEOUS),
+        Element::M_SP_TA_1 {
+            value: SinglePoint::default(),
+            time: Cp24Time2a::new(14, 59_000, false),
+        },
+        Reception {
+            zone: &kolkata,
+            ..rx()
+        },
+    );
+    assert_eq!(
+        p.time.map(rfc3339_ms).as_deref(),
+        Some("2026-11-21T08:44:59.000Z")
+    );
 }
 
 #[test]

@@ -3,9 +3,7 @@
 //! reaches the range check instead of failing as a type error), the typed
 //! form the role uses ([`InboundSettings`]) and the checks between them.
 
-use core::fmt;
 use std::ops::RangeInclusive;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -34,10 +32,6 @@ pub const LINK_LOSS_GRACE_RANGE_S: RangeInclusive<u64> = 0..=3600;
 pub const INTERROGATION_TIMEOUT_RANGE_S: RangeInclusive<u64> = 1..=3600;
 /// Default of `client.interrogation_timeout_s`.
 pub const DEFAULT_INTERROGATION_TIMEOUT_S: u64 = 60;
-/// Largest fixed offset of `client.time_zone`, minutes east of UTC.
-pub const MAX_OFFSET_EAST_MIN: i32 = 14 * 60;
-/// Largest fixed offset of `client.time_zone`, minutes west of UTC.
-pub const MAX_OFFSET_WEST_MIN: i32 = 12 * 60;
 
 /// Default IEC 104 server host.
 pub const DEFAULT_CLIENT_HOST: &str = "127.0.0.1";
@@ -100,74 +94,9 @@ impl CounterMode {
     }
 }
 
-/// The zone CP56Time2a time tags are read in: UTC or a fixed offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TimeZone {
-    offset_min: i32,
-}
-
-impl TimeZone {
-    /// UTC.
-    pub const UTC: Self = Self { offset_min: 0 };
-
-    /// Minutes east of UTC.
-    pub fn offset_minutes(self) -> i32 {
-        self.offset_min
-    }
-
-    fn allowed() -> String {
-        format!(
-            "\"UTC\" or a fixed offset \"+HH:MM\"/\"-HH:MM\" from -{:02}:{:02} to +{:02}:{:02}",
-            MAX_OFFSET_WEST_MIN / 60,
-            MAX_OFFSET_WEST_MIN % 60,
-            MAX_OFFSET_EAST_MIN / 60,
-            MAX_OFFSET_EAST_MIN % 60
-        )
-    }
-}
-
-impl FromStr for TimeZone {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        if s == "UTC" {
-            return Ok(Self::UTC);
-        }
-        let (sign, rest) = match s.split_at_checked(1) {
-            Some(("+", rest)) => (1, rest),
-            Some(("-", rest)) => (-1, rest),
-            _ => return Err(()),
-        };
-        let (hh, mm) = rest.split_once(':').ok_or(())?;
-        if hh.len() != 2
-            || mm.len() != 2
-            || !(hh.bytes().chain(mm.bytes())).all(|b| b.is_ascii_digit())
-        {
-            return Err(());
-        }
-        let hours: i32 = hh.parse().map_err(|_| ())?;
-        let minutes: i32 = mm.parse().map_err(|_| ())?;
-        if minutes >= 60 {
-            return Err(());
-        }
-        let offset_min = sign * (hours * 60 + minutes);
-        if offset_min > MAX_OFFSET_EAST_MIN || -offset_min > MAX_OFFSET_WEST_MIN {
-            return Err(());
-        }
-        Ok(Self { offset_min })
-    }
-}
-
-impl fmt::Display for TimeZone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.offset_min == 0 {
-            return f.write_str("UTC");
-        }
-        let sign = if self.offset_min < 0 { '-' } else { '+' };
-        let abs = self.offset_min.abs();
-        write!(f, "{sign}{:02}:{:02}", abs / 60, abs % 60)
-    }
-}
+/// The zone CP56Time2a time tags are read in: UTC, a fixed offset or an
+/// IANA zone name (see [`Zone`](crate::iec104::time::Zone)).
+pub use crate::iec104::time::Zone as TimeZone;
 
 /// A host with a port.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -479,17 +479,29 @@ fn other_ranges_are_refused_naming_the_setting() {
 }
 
 #[test]
-fn time_zones_are_utc_or_fixed_offsets() {
+fn time_zones_are_utc_fixed_offsets_or_iana_names() {
     assert_eq!("UTC".parse(), Ok(TimeZone::UTC));
     let tz: TimeZone = "+01:00".parse().unwrap();
     assert_eq!(
-        (tz.offset_minutes(), tz.to_string()),
-        (60, "+01:00".to_string())
+        (tz.offset_ms_at(0), tz.to_string()),
+        (3_600_000, "+01:00".to_string())
     );
     let tz: TimeZone = "-03:30".parse().unwrap();
-    assert_eq!(tz.offset_minutes(), -210);
-    for bad in [
+    assert_eq!(tz.offset_ms_at(0), -210 * 60_000);
+    for name in [
         "Europe/Vienna",
+        "Europe/Berlin",
+        "America/New_York",
+        "Etc/GMT-14",
+    ] {
+        let tz: TimeZone = name.parse().expect(name);
+        assert_eq!(tz.to_string(), name);
+    }
+    for bad in [
+        "Europe/Atlantis",
+        "Etc/Unknown",
+        "CET-1CEST,M3.5.0,M10.5.0/3",
+        "../../etc/passwd",
         "+1:00",
         "+15:00",
         "-12:01",
@@ -500,12 +512,45 @@ fn time_zones_are_utc_or_fixed_offsets() {
         assert_eq!(bad.parse::<TimeZone>(), Err(()), "{bad}");
     }
     jail(|jail| {
-        jail.set_env("ALP_CONNEX_CLIENT__TIME_ZONE", "CET");
+        jail.set_env("ALP_CONNEX_CLIENT__TIME_ZONE", "Europe/Atlantis");
         let err = load_err(&args(&["--id", "a"]));
         assert_eq!(err.setting(), "client.time_zone");
         assert!(
             err.to_string()
-                .starts_with("client.time_zone = \"CET\": must be \"UTC\" or")
+                .starts_with("client.time_zone = \"Europe/Atlantis\": must be \"UTC\" or")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_zone_name_is_read_from_the_file_and_the_environment_and_a_wrong_one_named() {
+    let allowed = format!(
+        "must be \"UTC\" or a fixed offset \"+HH:MM\"/\"-HH:MM\" from -12:00 to +14:00 or a zone name of the IANA time zone database ({}) such as \"Europe/Berlin\"",
+        TimeZone::TZDB_VERSION
+    );
+    jail(|jail| {
+        jail.create_file(
+            "a.toml",
+            "id = \"a\"\n[client]\ntime_zone = \"Europe/Berlin\"\n",
+        )?;
+        jail.set_env("ALP_CONNEX_CONFIG", "a.toml");
+        let s = load(&args(&[])).unwrap();
+        assert_eq!(s.client.time_zone.to_string(), "Europe/Berlin");
+        jail.set_env("ALP_CONNEX_CLIENT__TIME_ZONE", "America/New_York");
+        let s = load(&args(&[])).unwrap();
+        assert_eq!(s.client.time_zone.to_string(), "America/New_York");
+        Ok(())
+    });
+    jail(|jail| {
+        jail.create_file(
+            "a.toml",
+            "id = \"a\"\n[client]\ntime_zone = \"Europe/Berlln\"\n",
+        )?;
+        jail.set_env("ALP_CONNEX_CONFIG", "a.toml");
+        assert_eq!(
+            load_err(&args(&[])).to_string(),
+            format!("client.time_zone = \"Europe/Berlln\": {allowed}")
         );
         Ok(())
     });
@@ -700,6 +745,23 @@ mod managed {
     fn a_managed_t2_not_below_t1_is_refused() {
         let e = base().with_managed(r#"{"t1": 5, "t2": 5}"#).unwrap_err();
         assert!(e.to_string().contains("t2"), "{e}");
+    }
+
+    #[test]
+    fn a_managed_time_zone_takes_a_zone_name_and_refuses_an_unknown_one() {
+        let l = base();
+        let s = l.with_managed(r#"{"time_zone": "Europe/Berlin"}"#).unwrap();
+        assert_eq!(s.client.time_zone, "Europe/Berlin".parse().unwrap());
+        let e = l
+            .with_managed(r#"{"time_zone": "Mars/Olympus"}"#)
+            .unwrap_err();
+        assert_eq!(e.setting(), "client.time_zone");
+        assert!(
+            e.to_string().starts_with(
+                "client.time_zone = \"Mars/Olympus\": must be \"UTC\" or a fixed offset"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

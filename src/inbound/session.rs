@@ -62,7 +62,7 @@ use crate::config::{ClientSettings, CounterMode, OnLinkLoss};
 use crate::contract::{DataPoint, PointValue, QualityFlags, Reception, points_from_asdu};
 use crate::iec104::asdu::{self, Asdu, AsduError, BROADCAST_CA, Header};
 use crate::iec104::elements::{Qcc, Qoi};
-use crate::iec104::time::Cp56Time2a;
+use crate::iec104::time::Zone;
 use crate::iec104::types::{Cause, Cot, Element, TypeId};
 
 /// What one received ASDU leads to.
@@ -87,8 +87,8 @@ pub struct SessionStats {
 /// The settings a session works with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Zone of the device time tags, minutes east of UTC.
-    pub zone_offset_min: i32,
+    /// Zone of the device time tags.
+    pub zone: Zone,
     pub on_link_loss: OnLinkLoss,
     /// Stations to interrogate; empty means the broadcast address 65535.
     pub common_addresses: Vec<u16>,
@@ -102,7 +102,7 @@ pub struct SessionConfig {
 impl SessionConfig {
     pub fn from_client(c: &ClientSettings) -> Self {
         SessionConfig {
-            zone_offset_min: c.time_zone.offset_minutes(),
+            zone: c.time_zone.clone(),
             on_link_loss: c.on_link_loss,
             common_addresses: c.common_addresses.clone(),
             counter_mode: c.counter_interrogation_mode,
@@ -440,11 +440,10 @@ impl Session {
         out
     }
 
-    /// Clock synchronisation commands carrying `now_unix_ms` in the
-    /// configured zone.
+    /// Clock synchronisation commands carrying `now_unix_ms` as local time
+    /// in the configured zone (SU set on summer time).
     pub fn clock_sync(&self, now_unix_ms: i64) -> Vec<Vec<u8>> {
-        let local = now_unix_ms + i64::from(self.config.zone_offset_min) * 60_000;
-        let Ok(time) = Cp56Time2a::from_unix_ms(local) else {
+        let Ok(time) = self.config.zone.cp56_of(now_unix_ms) else {
             warn!(
                 now_unix_ms,
                 "system clock outside the years a CP56Time2a holds: no clock synchronisation"
@@ -697,7 +696,7 @@ impl Session {
         let rx = Reception {
             source: &self.source,
             received: now,
-            zone_offset_min: self.config.zone_offset_min,
+            zone: &self.config.zone,
         };
         let points = points_from_asdu(asdu, rx);
         self.stats.points_received += points.len() as u64;

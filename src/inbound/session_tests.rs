@@ -5,7 +5,7 @@ use crate::iec104::asdu::InformationObject;
 use crate::iec104::elements::{
     BinaryCounter, DoublePoint, OutputCircuits, Quality, SinglePoint, StartEvents,
 };
-use crate::iec104::time::{Cp16Time2a, Cp24Time2a};
+use crate::iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
 
 const NOW: i64 = 1_795_252_530_123;
 
@@ -14,7 +14,7 @@ const TIMEOUT: i64 = 60_000;
 
 fn config(policy: OnLinkLoss, cas: Vec<u16>) -> SessionConfig {
     SessionConfig {
-        zone_offset_min: 0,
+        zone: Zone::UTC,
         on_link_loss: policy,
         common_addresses: cas,
         counter_mode: CounterMode::Read,
@@ -309,6 +309,29 @@ fn clock_sync_and_counter_interrogation_address_the_configured_stations() {
     assert_eq!(cs.common_address, 2);
     let ci = Asdu::decode(&s.counter_interrogation(NOW)[0]).expect("valid");
     assert_eq!((ci.type_id, ci.common_address), (TypeId::C_CI_NA_1, 2));
+}
+
+#[test]
+fn clock_sync_in_a_named_zone_sends_local_time_with_su_on_summer_time() {
+    let berlin: Zone = "Europe/Berlin".parse().expect("a zone name");
+    let s = Session::new(
+        "rtu-a",
+        SessionConfig {
+            zone: berlin,
+            ..config(OnLinkLoss::Nt, vec![2])
+        },
+    );
+    let sent = |now| {
+        let cs = Asdu::decode(&s.clock_sync(now)[0]).expect("valid");
+        match &cs.objects[0].element {
+            Element::C_CS_NA_1 { time } => time.to_string(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // NOW is 2026-11-21 09:15:30.123Z: 10:15 CET, no SU.
+    assert_eq!(sent(NOW), "2026-11-21 10:15:30.123");
+    // 2026-07-01 10:00:00Z is 12:00 CEST.
+    assert_eq!(sent(1_782_900_000_000), "2026-07-01 12:00:00.000 SU");
 }
 
 #[test]

@@ -303,7 +303,7 @@ mod tests {
         let rx = Reception {
             source: &source,
             received: 0,
-            zone_offset_min: 0,
+            zone: &crate::iec104::time::UTC,
         };
         points_from_asdu(&asdu, rx).remove(0)
     }
@@ -366,7 +366,7 @@ mod tests {
         let rx = Reception {
             source: &source,
             received: 0,
-            zone_offset_min: 0,
+            zone: &crate::iec104::time::UTC,
         };
         let nd = Element::M_ME_ND_1 {
             value: Normalized(24576),

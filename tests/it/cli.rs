@@ -113,6 +113,36 @@ fn a_command_line_syntax_error_exits_2() {
 }
 
 #[test]
+fn a_zone_name_is_checked_and_an_unknown_one_exits_2_with_one_error_line() {
+    let out = alp_connex(
+        &["iec104-inbound", "--check-config", "--log-level", "off"],
+        &[
+            ("ALP_CONNEX_ID", "a"),
+            ("ALP_CONNEX_CLIENT__TIME_ZONE", "Europe/Berlin"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Europe/Berlin"));
+    let out = alp_connex(
+        &["iec104-inbound", "--check-config"],
+        &[
+            ("ALP_CONNEX_ID", "a"),
+            ("ALP_CONNEX_CLIENT__TIME_ZONE", "Europe/Atlantis"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(
+            "error: client.time_zone = \"Europe/Atlantis\": must be \"UTC\" or a fixed offset"
+        ) && err.ends_with("such as \"Europe/Berlin\"\n")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
 fn log_level_off_prints_nothing() {
     // A valid check logs nothing at level off (its result goes to stdout);
     // an invalid setting still prints its one error line.

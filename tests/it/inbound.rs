@@ -156,7 +156,7 @@ fn expected(ca: u16, ioa: u32, e: &Element, cause: Cause) -> DataPoint {
         Reception {
             source: &source,
             received: 0,
-            zone_offset_min: 0,
+            zone: &alp_connex::iec104::time::UTC,
         },
     )
     .remove(0)

@@ -57,7 +57,7 @@ fn point_of((ca, ioa): Addr, e: &Element, cause: Cause) -> DataPoint {
         Reception {
             source: &source,
             received: 0,
-            zone_offset_min: 0,
+            zone: &alp_connex::iec104::time::UTC,
         },
     )
     .remove(0)
@@ -480,7 +480,7 @@ fn wire(rtu: &mut Peer) -> Wire {
             let rx = Reception {
                 source: &source,
                 received: 0,
-                zone_offset_min: 0,
+                zone: &alp_connex::iec104::time::UTC,
             };
             for p in points_from_asdu(&asdu, rx) {
                 w.last.insert((p.casdu, p.ioa), p);

@@ -94,7 +94,7 @@ fn every_kind_of_point() -> Vec<String> {
                 Reception {
                     source: &source,
                     received: 1_795_252_530_125,
-                    zone_offset_min: 0,
+                    zone: &alp_connex::iec104::time::UTC,
                 },
             ) {
                 lines.push(p.to_json());

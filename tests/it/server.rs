@@ -88,7 +88,7 @@ pub(crate) fn data_points(ca: u16, points: &[(u32, Element)], cause: Cause) -> V
                 Reception {
                     source: &source,
                     received: 0,
-                    zone_offset_min: 0,
+                    zone: &alp_connex::iec104::time::UTC,
                 },
             )
         })

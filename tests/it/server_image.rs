@@ -56,7 +56,7 @@ fn point(ca: u16, ioa: u32, element: Element) -> DataPoint {
     let rx = Reception {
         source: &source,
         received: T0 + 2,
-        zone_offset_min: 0,
+        zone: &alp_connex::iec104::time::UTC,
     };
     points_from_asdu(&asdu, rx).remove(0)
 }
