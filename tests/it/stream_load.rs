@@ -41,13 +41,14 @@ const ROUND_PERIOD: Duration = Duration::from_millis(10);
 /// Every update the master must see: the interrogation's value 0 of each
 /// point, then rounds 1..=ROUNDS.
 const UPDATES: u64 = POINTS as u64 * (ROUNDS as u64 + 1);
-/// The inbound's stream cap: one second of updates at this rate, so that
-/// the server follows every entry as long as it reads at least once a
-/// second (cap / read period, docs/server.md). With the default cap of 1000
-/// it would have to read every 100 ms, which a debug build on shared cores
-/// does not always manage (it then counts `missed_entries` and reloads,
-/// as documented).
-const STREAM_CAP: u64 = 10_000;
+/// The inbound's stream cap: more than the whole run, so that the server
+/// follows every entry however long the loaded test machine holds it up
+/// (debug builds, every test of the suite on two shared cores). With the
+/// default cap of 1000 it would have to read at least every 100 ms, and
+/// with 10,000 every second: both were missed here under the full suite
+/// (each miss counted in `missed_entries` and followed by a reload, as
+/// docs/server.md says). The bound itself is measured by bench/server.sh.
+const STREAM_CAP: u64 = 200_000;
 /// How long the whole run may take (it sends for 10 s).
 const DEADLINE: Duration = Duration::from_secs(180);
 
