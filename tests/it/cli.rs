@@ -262,3 +262,62 @@ fn server_config_gen_output_is_accepted_back_as_the_config_file() {
     assert_eq!(back.status.code(), Some(0), "{}", text(&back.stderr));
     assert!(text(&back.stdout).contains("port: 2405"));
 }
+
+/// The golden files of `tests/it/golden/`: what the binary prints, byte for
+/// byte. After a deliberate change of a text, write the file anew with the
+/// command line given here (`alp-connex ARGS > tests/it/golden/FILE`).
+fn assert_prints_golden(argv: &[&str], file: &str, golden: &str) {
+    let out = alp_connex(argv, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{argv:?}: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stderr), "", "{argv:?}");
+    assert!(
+        text(&out.stdout) == golden,
+        "`alp-connex {}` differs from tests/it/golden/{file}:\n{}",
+        argv.join(" "),
+        text(&out.stdout)
+    );
+}
+
+/// `(command line, golden file, its text)`.
+macro_rules! golden {
+    ($($file:literal: [$($arg:literal),*]),* $(,)?) => {
+        [$((&[$($arg),*][..], $file, include_str!(concat!("golden/", $file)))),*]
+    };
+}
+
+#[test]
+fn config_gen_of_each_role_is_byte_for_byte_its_golden_file() {
+    for (argv, file, golden) in golden![
+        "iec104-inbound.config-gen.toml": ["iec104-inbound", "config-gen"],
+        "iec104-server.config-gen.toml": ["iec104-server", "config-gen"],
+    ] {
+        assert_prints_golden(argv, file, golden);
+    }
+}
+
+#[test]
+fn the_help_of_each_role_and_section_is_byte_for_byte_its_golden_file() {
+    for (argv, file, golden) in golden![
+        "help.txt": ["--help"],
+        "iec104-inbound.help.txt": ["iec104-inbound", "--help"],
+        "iec104-inbound.h.txt": ["iec104-inbound", "-h"],
+        "iec104-inbound.client.help.txt": ["iec104-inbound", "client", "--help"],
+        "iec104-inbound.client.redis.help.txt": ["iec104-inbound", "client", "redis", "--help"],
+        "iec104-inbound.redis.help.txt": ["iec104-inbound", "redis", "--help"],
+        "iec104-inbound.config-gen.help.txt": ["iec104-inbound", "config-gen", "--help"],
+        "iec104-server.help.txt": ["iec104-server", "--help"],
+        "iec104-server.h.txt": ["iec104-server", "-h"],
+        "iec104-server.server.help.txt": ["iec104-server", "server", "--help"],
+        "iec104-server.server.redis.help.txt": ["iec104-server", "server", "redis", "--help"],
+        "iec104-server.redis.help.txt": ["iec104-server", "redis", "--help"],
+        "iec104-server.config-gen.help.txt": ["iec104-server", "config-gen", "--help"],
+        "rtu-sim.help.txt": ["rtu-sim", "--help"],
+    ] {
+        assert_prints_golden(argv, file, golden);
+    }
+}
