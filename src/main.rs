@@ -6,7 +6,8 @@
 
 use std::process::ExitCode;
 
-use alp_connex::config::{self, Iec104ServerArgs, Iec104ServerSettings, InboundArgs, LogLevel};
+use alp_connex::config::{self, Iec104ServerArgs, Iec104ServerSettings, LogLevel};
+use alp_connex::inbound::config::{self as inbound_config, InboundArgs};
 use alp_connex::sim::{self, SimArgs};
 use clap::{Parser, Subcommand};
 
@@ -43,10 +44,10 @@ fn main() -> ExitCode {
 
 fn iec104_inbound(args: &InboundArgs) -> ExitCode {
     if args.is_config_gen() {
-        print!("{}", config::generate());
+        print!("{}", inbound_config::generate());
         return ExitCode::SUCCESS;
     }
-    let loaded = config::layers(args).and_then(|l| l.settings().map(|s| (l, s)));
+    let loaded = inbound_config::layers(args).and_then(|l| l.settings().map(|s| (l, s)));
     let (layers, settings) = match loaded {
         Ok(ls) => ls,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! What every role's settings share: the top-level `id` and `log_level`,
 //! the `redis` section, the IEC 104 parameters t0..t3, k, w of a role's own
-//! section, the range checks and the `config-gen` descriptions.
+//! section, the zone of device time tags, the range checks and the
+//! `config-gen` descriptions.
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -164,6 +165,10 @@ impl RedisSettings {
         non_empty("redis.in_stream", &self.in_stream)
     }
 }
+
+/// The zone CP56Time2a time tags are read in: UTC, a fixed offset or an
+/// IANA zone name (see [`Zone`](crate::iec104::time::Zone)).
+pub use crate::iec104::time::Zone as TimeZone;
 
 pub(crate) fn range_text(range: &RangeInclusive<u64>, unit: &str) -> String {
     format!("must be in {}..={}{unit}", range.start(), range.end())

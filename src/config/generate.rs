@@ -8,13 +8,7 @@ use figment::Figment;
 use figment::providers::Serialized;
 use figment::value::Value;
 
-use super::settings::InboundSettings;
 use super::{ENV_PREFIX, RoleSettings};
-
-/// The commented default configuration file of `iec104-inbound`.
-pub fn generate() -> String {
-    generate_for::<InboundSettings>()
-}
 
 /// The commented default configuration file of role `S`.
 pub fn generate_for<S: RoleSettings>() -> String {

@@ -32,7 +32,6 @@ mod generate;
 pub mod secret;
 pub mod server_cli;
 pub mod server_settings;
-pub mod settings;
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -45,17 +44,12 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use cli::InboundArgs;
-pub use common::SettingDoc;
+pub use common::{LogLevel, RedisSettings, SettingDoc, TimeZone};
 pub use error::ConfigError;
-pub use generate::{generate, generate_for};
+pub use generate::generate_for;
 pub use secret::Secret;
 pub use server_cli::Iec104ServerArgs;
 pub use server_settings::{Iec104ServerSettings, IpNetwork, RawServerSettings, ServerSettings};
-pub use settings::{
-    ClientSettings, CounterMode, Endpoint, InboundSettings, LogLevel, OnLinkLoss, RawSettings,
-    RedisSettings, TimeZone,
-};
 
 /// Prefix of the environment variables.
 pub const ENV_PREFIX: &str = "ALP_CONNEX_";
@@ -104,35 +98,9 @@ pub trait RoleSettings: Sized {
     fn check(&self) -> Result<(), ConfigError>;
 }
 
-impl RoleSettings for InboundSettings {
-    type Raw = RawSettings;
-    const ROLE: &'static str = "iec104-inbound";
-    const ENV_EXAMPLE_KEY: &'static str = "client.host";
-    const ENV_STRING_KEYS: &'static [&'static str] = &["client.host", "client.time_zone"];
-    const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &MANAGED_KEYS;
-
-    fn setting_docs() -> Vec<SettingDoc> {
-        settings::setting_docs()
-    }
-
-    fn resolve(raw: RawSettings) -> Result<Self, ConfigError> {
-        raw.resolve()
-    }
-
-    fn check(&self) -> Result<(), ConfigError> {
-        self.validate()
-    }
-}
-
-/// Reads the layers (defaults < `--config` file < `ALP_CONNEX_*` < command
-/// line), and returns the checked settings.
-pub fn load(args: &InboundArgs) -> Result<InboundSettings, ConfigError> {
-    layers(args)?.settings()
-}
-
 /// The start-up layers of one role, kept so that the managed settings from
 /// Valkey can be applied on top of them and checked by the same rules.
-pub struct Layers<S = InboundSettings> {
+pub struct Layers<S> {
     figment: Figment,
     role: PhantomData<fn() -> S>,
 }
@@ -153,34 +121,6 @@ impl<S> fmt::Debug for Layers<S> {
             .finish()
     }
 }
-
-/// The keys of the managed configuration (`connectors:{ID}:config`) of the
-/// inbound role and the settings they set.
-pub const MANAGED_KEYS: [(&str, &str); 20] = [
-    ("host", "client.host"),
-    ("port", "client.port"),
-    ("log_level", "log_level"),
-    ("t0", "client.t0"),
-    ("t1", "client.t1"),
-    ("t2", "client.t2"),
-    ("t3", "client.t3"),
-    ("k", "client.k"),
-    ("w", "client.w"),
-    ("alternative_hosts", "client.alternative_hosts"),
-    ("reconnect_interval_s", "client.reconnect_interval_s"),
-    ("common_addresses", "client.common_addresses"),
-    ("periodic_gi_s", "client.periodic_gi_s"),
-    ("clock_sync", "client.clock_sync"),
-    ("counter_interrogation_s", "client.counter_interrogation_s"),
-    (
-        "counter_interrogation_mode",
-        "client.counter_interrogation_mode",
-    ),
-    ("interrogation_timeout_s", "client.interrogation_timeout_s"),
-    ("on_link_loss", "client.on_link_loss"),
-    ("link_loss_grace_s", "client.link_loss_grace_s"),
-    ("time_zone", "client.time_zone"),
-];
 
 impl<S: RoleSettings> Layers<S> {
     /// The checked settings of the start-up layers.
@@ -247,14 +187,9 @@ impl<S: RoleSettings> Layers<S> {
     }
 }
 
-/// Reads the start-up layers without checking them yet.
-pub fn layers(args: &InboundArgs) -> Result<Layers, ConfigError> {
-    read_layers(args.config.as_deref(), args.layer())
-}
-
 /// The layers of role `S`: its defaults, the file `config`, the
 /// environment and the values given on the command line (`cli`).
-pub(crate) fn read_layers<S: RoleSettings>(
+pub fn read_layers<S: RoleSettings>(
     config: Option<&Path>,
     cli: impl Serialize,
 ) -> Result<Layers<S>, ConfigError> {
@@ -391,5 +326,3 @@ fn expected_text(expected: &str) -> String {
 
 #[cfg(test)]
 mod server_tests;
-#[cfg(test)]
-mod tests;

@@ -28,8 +28,9 @@ use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
+use super::config::InboundSettings;
 use super::session::{Output, Session, SessionConfig};
-use crate::config::{InboundSettings, Layers, LogLevel};
+use crate::config::{Layers, LogLevel};
 use crate::contract::DataPoint;
 use crate::iec104::driver::{self, Connection};
 use crate::iec104::link::Event;
@@ -182,7 +183,7 @@ enum Ended {
 
 /// What the loops share.
 struct Ctx {
-    layers: Layers,
+    layers: Layers<InboundSettings>,
     managed: watch::Receiver<Option<String>>,
     last_managed: Option<String>,
     status: StatusCell,
@@ -229,7 +230,7 @@ impl Ctx {
 }
 
 /// Runs the connector until SIGINT or SIGTERM.
-pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
+pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: LogControl) {
     let id = start.id.clone();
     let store_cfg = StoreConfig::from_settings(&start.redis, &id);
     let writer = Writer::spawn(store_cfg.clone());
@@ -470,7 +471,7 @@ fn endpoints(settings: &InboundSettings) -> Vec<(String, u16)> {
 /// Applies a managed configuration value; returns the new settings when it
 /// differs from the last one seen and is valid.
 fn apply_managed(
-    layers: &Layers,
+    layers: &Layers<InboundSettings>,
     value: &Option<String>,
     last: &mut Option<String>,
     status: &StatusCell,

@@ -1,23 +1,150 @@
-//! The settings of the `iec104-inbound` role: the serde form read from the
-//! layers ([`RawSettings`], wide integers so that an out-of-range value
-//! reaches the range check instead of failing as a type error), the typed
-//! form the role uses ([`InboundSettings`]) and the checks between them.
+//! The configuration of the `iec104-inbound` role: its command line
+//! ([`InboundArgs`]), its settings as read from the layers ([`RawSettings`],
+//! wide integers so that an out-of-range value reaches the range check
+//! instead of failing as a type error), the typed form the role uses
+//! ([`InboundSettings`]), the checks between them, its managed keys
+//! ([`MANAGED_KEYS`]) and its `config-gen` text ([`setting_docs`]).
+//!
+//! The command line, as documented (docs/inbound.md):
+//!
+//! ```text
+//! alp-connex iec104-inbound [--id ID] [--log-level L] [--config PATH]
+//!     [client [--host H] [--port P] [--t0 S] [--t1 S] [--t2 S] [--t3 S] [-k K] [-w W]]
+//!     [redis [--host H[:P]] [--port P] [--pwd X | --pwd-file F] [--stream-max-length N] [--in-stream S]]
+//! alp-connex iec104-inbound config-gen
+//! ```
+//!
+//! `id`, `log_level`, the `redis` section, the protocol parameters and the
+//! layering are the shared ones of [`crate::config`].
 
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
-pub use super::common::{
-    DEFAULT_IN_STREAM, DEFAULT_REDIS_HOST, DEFAULT_REDIS_PORT, DEFAULT_STREAM_MAX_LENGTH,
-    ID_MAX_LEN, LogLevel, PORT_RANGE, RawRedis, RedisSettings, SettingDoc, id_allowed,
+use crate::config::cli::{CliLayer, ProtocolArgs, RedisArgs};
+use crate::config::common::{
+    PORT_RANGE, RawParams, RawRedis, SECONDS, check_id, check_params, doc, non_empty,
+    param_warnings, params_docs, range_doc, ranged, redis_docs, required_id, split_host_port,
+    top_level_docs,
 };
-use super::common::{
-    RawParams, SECONDS, check_id, check_params, doc, non_empty, param_warnings, params_docs,
-    range_doc, ranged, redis_docs, required_id, split_host_port, top_level_docs,
+use crate::config::{
+    ConfigError, Layers, LogLevel, RedisSettings, RoleSettings, SettingDoc, TimeZone, generate_for,
+    read_layers,
 };
-use super::error::ConfigError;
 use crate::iec104::params::Params;
+
+/// IEC 104 inbound connector: reads a remote IEC 104 server into Valkey.
+///
+/// Settings come from defaults < TOML file (--config) < ALP_CONNEX_*
+/// environment (ALP_CONNEX_CLIENT__HOST for client.host) < command line.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(name = "iec104-inbound")]
+pub struct InboundArgs {
+    /// Unique connector ID from the Management UI (required unless given by
+    /// the file or ALP_CONNEX_ID).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Log verbosity [default: info].
+    #[arg(long, value_enum)]
+    pub log_level: Option<LogLevel>,
+    /// TOML configuration file (see `config-gen`).
+    #[arg(long, value_name = "PATH", env = "ALP_CONNEX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Check the settings, print them (password masked) and exit: 0 when
+    /// valid, 2 with one error line when not. Connects to nothing.
+    #[arg(long)]
+    pub check_config: bool,
+    /// `client`, `redis` or `config-gen`.
+    #[command(subcommand)]
+    pub section: Option<InboundSection>,
+}
+
+/// What follows the role's own options.
+#[derive(Debug, Clone, PartialEq, Subcommand)]
+pub enum InboundSection {
+    /// Connection to the remote IEC 104 server; may be followed by `redis`.
+    Client(ClientArgs),
+    /// Connection to Valkey.
+    Redis(RedisArgs),
+    /// Print a commented TOML file with every setting and its default.
+    ConfigGen,
+}
+
+/// The `client` section.
+#[derive(Debug, Clone, PartialEq, Args, Serialize)]
+pub struct ClientArgs {
+    /// Remote IEC 104 server host [default: 127.0.0.1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Remote IEC 104 server port [default: 2404].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u64>,
+    /// The protocol parameters.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub protocol: ProtocolArgs,
+    /// `redis` may follow.
+    #[command(subcommand)]
+    #[serde(skip)]
+    pub then: Option<AfterClient>,
+}
+
+/// What may follow the `client` section.
+#[derive(Debug, Clone, PartialEq, Subcommand)]
+pub enum AfterClient {
+    /// Connection to Valkey.
+    Redis(RedisArgs),
+}
+
+/// The own section of `iec104-inbound` in its [`CliLayer`].
+#[derive(Serialize)]
+pub(crate) struct ClientLayer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<&'a ClientArgs>,
+}
+
+impl InboundArgs {
+    /// The `client` section, if given.
+    pub fn client(&self) -> Option<&ClientArgs> {
+        match &self.section {
+            Some(InboundSection::Client(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The `redis` section, if given (alone or after `client`).
+    pub fn redis(&self) -> Option<&RedisArgs> {
+        match &self.section {
+            Some(InboundSection::Redis(r)) => Some(r),
+            Some(InboundSection::Client(ClientArgs {
+                then: Some(AfterClient::Redis(r)),
+                ..
+            })) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether `config-gen` was asked for.
+    pub fn is_config_gen(&self) -> bool {
+        matches!(self.section, Some(InboundSection::ConfigGen))
+    }
+
+    pub(crate) fn layer(&self) -> CliLayer<'_, ClientLayer<'_>> {
+        CliLayer {
+            id: self.id.as_deref(),
+            log_level: self.log_level,
+            sections: ClientLayer {
+                client: self.client(),
+            },
+            redis: self.redis(),
+        }
+    }
+}
 
 /// Common addresses a general interrogation may name (65535 is broadcast).
 pub const COMMON_ADDRESS_RANGE: RangeInclusive<u64> = 1..=65535;
@@ -93,10 +220,6 @@ impl CounterMode {
         }
     }
 }
-
-/// The zone CP56Time2a time tags are read in: UTC, a fixed offset or an
-/// IANA zone name (see [`Zone`](crate::iec104::time::Zone)).
-pub use crate::iec104::time::Zone as TimeZone;
 
 /// A host with a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -468,3 +591,71 @@ pub fn setting_docs() -> Vec<SettingDoc> {
     docs.extend(redis_docs());
     docs
 }
+
+/// The keys of the managed configuration (`connectors:{ID}:config`) of the
+/// inbound role and the settings they set.
+pub const MANAGED_KEYS: [(&str, &str); 20] = [
+    ("host", "client.host"),
+    ("port", "client.port"),
+    ("log_level", "log_level"),
+    ("t0", "client.t0"),
+    ("t1", "client.t1"),
+    ("t2", "client.t2"),
+    ("t3", "client.t3"),
+    ("k", "client.k"),
+    ("w", "client.w"),
+    ("alternative_hosts", "client.alternative_hosts"),
+    ("reconnect_interval_s", "client.reconnect_interval_s"),
+    ("common_addresses", "client.common_addresses"),
+    ("periodic_gi_s", "client.periodic_gi_s"),
+    ("clock_sync", "client.clock_sync"),
+    ("counter_interrogation_s", "client.counter_interrogation_s"),
+    (
+        "counter_interrogation_mode",
+        "client.counter_interrogation_mode",
+    ),
+    ("interrogation_timeout_s", "client.interrogation_timeout_s"),
+    ("on_link_loss", "client.on_link_loss"),
+    ("link_loss_grace_s", "client.link_loss_grace_s"),
+    ("time_zone", "client.time_zone"),
+];
+
+impl RoleSettings for InboundSettings {
+    type Raw = RawSettings;
+    const ROLE: &'static str = "iec104-inbound";
+    const ENV_EXAMPLE_KEY: &'static str = "client.host";
+    const ENV_STRING_KEYS: &'static [&'static str] = &["client.host", "client.time_zone"];
+    const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &MANAGED_KEYS;
+
+    fn setting_docs() -> Vec<SettingDoc> {
+        setting_docs()
+    }
+
+    fn resolve(raw: RawSettings) -> Result<Self, ConfigError> {
+        raw.resolve()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.validate()
+    }
+}
+
+/// Reads the layers (defaults < `--config` file < `ALP_CONNEX_*` < command
+/// line), and returns the checked settings.
+pub fn load(args: &InboundArgs) -> Result<InboundSettings, ConfigError> {
+    layers(args)?.settings()
+}
+
+/// Reads the start-up layers without checking them yet.
+pub fn layers(args: &InboundArgs) -> Result<Layers<InboundSettings>, ConfigError> {
+    read_layers(args.config.as_deref(), args.layer())
+}
+
+/// The commented default configuration file of `iec104-inbound`.
+pub fn generate() -> String {
+    generate_for::<InboundSettings>()
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

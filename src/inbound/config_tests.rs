@@ -7,6 +7,7 @@ use clap::Parser;
 use figment::Jail;
 
 use super::*;
+use crate::config::Secret;
 use crate::iec104::params::Params;
 
 /// The command line of the user documentation, verbatim.
@@ -589,7 +590,7 @@ fn config_gen_documents_every_setting_and_only_settings() {
             None => with_default.push(k.clone()),
         }
     }
-    let docs = settings::setting_docs();
+    let docs = setting_docs();
     for key in &with_default {
         assert!(docs.iter().any(|d| d.key == key), "{key} has no doc");
     }
@@ -693,11 +694,10 @@ fn param_warnings_are_reported() {
 
 mod managed {
     use super::*;
-    use crate::config::layers;
 
     /// The documented command line's layers, read inside a jail so that no
     /// other test's environment is seen.
-    fn base() -> crate::config::Layers {
+    fn base() -> Layers<InboundSettings> {
         let mut out = None;
         jail(|_| {
             out = Some(layers(&InboundArgs::try_parse_from(documented()).unwrap()).unwrap());
