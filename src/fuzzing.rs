@@ -7,11 +7,11 @@
 
 use std::str::FromStr;
 
-use crate::config::IpNetwork;
 use crate::contract::{DataPoint, PointValue, image_key};
 use crate::iec104::asdu::Asdu;
 use crate::iec104::types::{Cause, Cot, TypeId};
 use crate::server::StreamId;
+use crate::server::config::IpNetwork;
 use crate::server::image::parse_image_key;
 use crate::station::{GROUPS, GroupRange, Update};
 

@@ -6,8 +6,9 @@
 
 use std::process::ExitCode;
 
-use alp_connex::config::{self, Iec104ServerArgs, Iec104ServerSettings, LogLevel};
+use alp_connex::config::{self, LogLevel};
 use alp_connex::inbound::config::{self as inbound_config, InboundArgs};
+use alp_connex::server::config::{Iec104ServerArgs, Iec104ServerSettings};
 use alp_connex::sim::{self, SimArgs};
 use clap::{Parser, Subcommand};
 

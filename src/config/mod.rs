@@ -30,8 +30,6 @@ pub mod common;
 pub mod error;
 mod generate;
 pub mod secret;
-pub mod server_cli;
-pub mod server_settings;
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -48,8 +46,6 @@ pub use common::{LogLevel, RedisSettings, SettingDoc, TimeZone};
 pub use error::ConfigError;
 pub use generate::generate_for;
 pub use secret::Secret;
-pub use server_cli::Iec104ServerArgs;
-pub use server_settings::{Iec104ServerSettings, IpNetwork, RawServerSettings, ServerSettings};
 
 /// Prefix of the environment variables.
 pub const ENV_PREFIX: &str = "ALP_CONNEX_";
@@ -323,6 +319,3 @@ fn expected_text(expected: &str) -> String {
         other => other.to_owned(),
     }
 }
-
-#[cfg(test)]
-mod server_tests;

@@ -38,6 +38,7 @@
 //! - JSON that is not a data point of its address (in a key or a stream
 //!   entry) is counted and skipped; the first of each kind is logged.
 
+pub mod config;
 pub mod follow;
 pub mod image;
 pub mod run;

@@ -19,9 +19,10 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 use tracing::{error, info, warn};
 
+use super::config::{Iec104ServerSettings, ServerSettings};
 use super::follow::{self, Following};
 use super::image::ValkeyImage;
-use crate::config::{Iec104ServerSettings, Layers};
+use crate::config::Layers;
 use crate::iec104::driver::Listener;
 use crate::iec104::time::rfc3339_ms;
 use crate::inbound::LogControl;
@@ -270,7 +271,7 @@ pub async fn run(
 }
 
 /// Ends the connection of every master the settings `n` no longer allow.
-fn disconnect_disallowed(masters: &Masters, n: &crate::config::ServerSettings) {
+fn disconnect_disallowed(masters: &Masters, n: &ServerSettings) {
     if let Ok(m) = masters.connected.lock() {
         for (peer, kick) in m.iter().filter(|(p, _)| !n.allows(p.ip())) {
             info!(%peer, "managed configuration: disconnecting a master outside the new allow-list");

@@ -9,6 +9,7 @@ use figment::Jail;
 
 use super::*;
 use crate::config::common::RawRedis;
+use crate::config::generate_for;
 use crate::iec104::params::Params;
 
 /// The command line of the `iec104-server` documentation, verbatim.
@@ -364,7 +365,7 @@ fn server_config_gen_documents_every_setting_and_only_settings() {
         RawServerSettings::default(),
     ));
     let dict = defaults.extract::<figment::value::Dict>().unwrap();
-    let docs = server_settings::server_setting_docs();
+    let docs = server_setting_docs();
     for (k, v) in &dict {
         let keys: Vec<String> = match v.as_dict() {
             Some(section) => section.keys().map(|s| format!("{k}.{s}")).collect(),
