@@ -6,9 +6,10 @@
 
 use std::process::ExitCode;
 
-use alp_connex::config::{self, LogLevel};
-use alp_connex::inbound::config::{self as inbound_config, InboundArgs};
-use alp_connex::server::config::{Iec104ServerArgs, Iec104ServerSettings};
+use alp_connex::config::{self, Layers, LogLevel, RoleArgs, RoleSettings};
+use alp_connex::inbound::LogControl;
+use alp_connex::inbound::config::InboundArgs;
+use alp_connex::server::config::Iec104ServerArgs;
 use alp_connex::sim::{self, SimArgs};
 use clap::{Parser, Subcommand};
 
@@ -37,47 +38,36 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     match Cli::parse().role {
-        Role::Iec104Inbound(args) => iec104_inbound(&args),
-        Role::Iec104Server(args) => iec104_server(&args),
+        Role::Iec104Inbound(args) => configured(&args, |layers, settings, log| {
+            tracing::info!(settings = ?settings, "effective settings");
+            for warning in settings.warnings() {
+                tracing::warn!("{warning}");
+            }
+            run_role(async move {
+                alp_connex::inbound::run(layers, settings, log).await;
+                Ok::<(), std::convert::Infallible>(())
+            })
+        }),
+        Role::Iec104Server(args) => configured(&args, |layers, settings, log| {
+            run_role(alp_connex::server::run(layers, settings, log))
+        }),
+        // No settings layers (file, environment, managed configuration):
+        // the command line alone, checked by clap and the simulator.
         Role::RtuSim(args) => sim::main(&args),
     }
 }
 
-fn iec104_inbound(args: &InboundArgs) -> ExitCode {
+/// The one path of every role with layered settings: `config-gen` prints
+/// the role's commented defaults; otherwise the settings are read and
+/// checked (exit 2 with one error line when they cannot be used), then
+/// `--check-config` prints them with the warnings and exits 0, or logging
+/// starts at their level and `start` runs the role.
+fn configured<A: RoleArgs>(
+    args: &A,
+    start: impl FnOnce(Layers<A::Settings>, A::Settings, LogControl) -> ExitCode,
+) -> ExitCode {
     if args.is_config_gen() {
-        print!("{}", inbound_config::generate());
-        return ExitCode::SUCCESS;
-    }
-    let loaded = inbound_config::layers(args).and_then(|l| l.settings().map(|s| (l, s)));
-    let (layers, settings) = match loaded {
-        Ok(ls) => ls,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    if args.check_config {
-        println!("{settings:#?}");
-        for warning in settings.warnings() {
-            println!("warning: {warning}");
-        }
-        return ExitCode::SUCCESS;
-    }
-    let log = init_logging(settings.log_level);
-    tracing::info!(settings = ?settings, "effective settings");
-    for warning in settings.warnings() {
-        tracing::warn!("{warning}");
-    }
-    run_role(async move {
-        alp_connex::inbound::run(layers, settings, log).await;
-        Ok::<(), std::convert::Infallible>(())
-    })
-}
-
-/// `iec104-server`: the controlled station serving the process image.
-fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
-    if args.is_config_gen() {
-        print!("{}", config::generate_for::<Iec104ServerSettings>());
+        print!("{}", config::generate_for::<A::Settings>());
         return ExitCode::SUCCESS;
     }
     let loaded = args.layers().and_then(|l| l.settings().map(|s| (l, s)));
@@ -95,8 +85,8 @@ fn iec104_server(args: &Iec104ServerArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let log = init_logging(settings.log_level);
-    run_role(alp_connex::server::run(layers, settings, log))
+    let log = init_logging(settings.log_level());
+    start(layers, settings, log)
 }
 
 /// Runs a role on the tokio runtime every role uses (two workers): exit 0

@@ -1,13 +1,15 @@
-//! What the command lines of the roles share: the IEC 104 protocol
-//! parameters of a role's own section ([`ProtocolArgs`]), the `redis`
-//! section ([`RedisArgs`]) and the form in which a command line becomes the
-//! top settings layer ([`CliLayer`]).
+//! What the command lines of the roles share: the options every role takes
+//! first ([`RoleOptions`]), the IEC 104 protocol parameters of a role's own
+//! section ([`ProtocolArgs`]), the `redis` section ([`RedisArgs`]) and the
+//! form in which a command line becomes the top settings layer
+//! ([`CliLayer`]).
 //!
 //! A role's command line is a clap parser in the role's folder
 //! (`inbound::config`, `server::config`): the global options, then its own
 //! section and `redis` as subcommands, which gives "each at most once, the
 //! role's own first" and a `--help` per section. Every option is optional
-//! there; the values given become the top layer of [`super::Layers`].
+//! there; the values given become the top layer of [`super::Layers`]
+//! ([`super::RoleArgs::layers`]).
 
 use std::path::PathBuf;
 
@@ -16,6 +18,35 @@ use serde::Serialize;
 
 use super::common::LogLevel;
 use super::secret::Secret;
+
+/// The options every role takes before its sections. A role completes the
+/// help of `--check-config` with what the check does not do
+/// (`#[command(mut_arg("check_config", ..))]`).
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct RoleOptions {
+    /// Unique connector ID from the Management UI (required unless given by
+    /// the file or ALP_CONNEX_ID).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Log verbosity [default: info].
+    #[arg(long, value_enum)]
+    pub log_level: Option<LogLevel>,
+    /// TOML configuration file (see `config-gen`).
+    #[arg(long, value_name = "PATH", env = "ALP_CONNEX_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Check the settings, print them (password masked) and exit: 0 when
+    /// valid, 2 with one error line when not.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// The help of `--check-config`, ending in what the role's check does not
+/// do (`Connects to nothing`).
+pub fn check_config_help(does_not: &str) -> String {
+    format!(
+        "Check the settings, print them (password masked) and exit: 0 when valid, 2 with one error line when not. {does_not}"
+    )
+}
 
 /// The IEC 104 protocol parameters of a role's section (`client`,
 /// `server`): the same options with the same defaults in every role.
@@ -80,7 +111,7 @@ pub struct RedisArgs {
 /// `sections` are the role's own sections (flattened: a struct of optional
 /// sections named as in the file).
 #[derive(Serialize)]
-pub(crate) struct CliLayer<'a, S: Serialize> {
+pub(super) struct CliLayer<'a, S: Serialize> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

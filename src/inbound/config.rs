@@ -17,22 +17,21 @@
 //! `id`, `log_level`, the `redis` section, the protocol parameters and the
 //! layering are the shared ones of [`crate::config`].
 
-use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::ops::{Deref, RangeInclusive};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
-use crate::config::cli::{CliLayer, ProtocolArgs, RedisArgs};
+use crate::config::cli::{ProtocolArgs, RedisArgs, check_config_help};
 use crate::config::common::{
     PORT_RANGE, RawParams, RawRedis, SECONDS, check_id, check_params, doc, non_empty,
     param_warnings, params_docs, range_doc, ranged, redis_docs, required_id, split_host_port,
     top_level_docs,
 };
 use crate::config::{
-    ConfigError, Layers, LogLevel, RedisSettings, RoleSettings, SettingDoc, TimeZone, generate_for,
-    read_layers,
+    ConfigError, Layers, LogLevel, RedisSettings, RoleArgs, RoleOptions, RoleSettings, SettingDoc,
+    TimeZone, generate_for,
 };
 use crate::iec104::params::Params;
 
@@ -41,22 +40,14 @@ use crate::iec104::params::Params;
 /// Settings come from defaults < TOML file (--config) < ALP_CONNEX_*
 /// environment (ALP_CONNEX_CLIENT__HOST for client.host) < command line.
 #[derive(Debug, Clone, PartialEq, Parser)]
-#[command(name = "iec104-inbound")]
+#[command(
+    name = "iec104-inbound",
+    mut_arg("check_config", |a| a.help(check_config_help("Connects to nothing")))
+)]
 pub struct InboundArgs {
-    /// Unique connector ID from the Management UI (required unless given by
-    /// the file or ALP_CONNEX_ID).
-    #[arg(long)]
-    pub id: Option<String>,
-    /// Log verbosity [default: info].
-    #[arg(long, value_enum)]
-    pub log_level: Option<LogLevel>,
-    /// TOML configuration file (see `config-gen`).
-    #[arg(long, value_name = "PATH", env = "ALP_CONNEX_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Check the settings, print them (password masked) and exit: 0 when
-    /// valid, 2 with one error line when not. Connects to nothing.
-    #[arg(long)]
-    pub check_config: bool,
+    /// `--id`, `--log-level`, `--config`, `--check-config`.
+    #[command(flatten)]
+    pub options: RoleOptions,
     /// `client`, `redis` or `config-gen`.
     #[command(subcommand)]
     pub section: Option<InboundSection>,
@@ -101,9 +92,9 @@ pub enum AfterClient {
     Redis(RedisArgs),
 }
 
-/// The own section of `iec104-inbound` in its [`CliLayer`].
+/// The own section of `iec104-inbound` as a settings layer.
 #[derive(Serialize)]
-pub(crate) struct ClientLayer<'a> {
+struct ClientLayer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<&'a ClientArgs>,
 }
@@ -116,9 +107,27 @@ impl InboundArgs {
             _ => None,
         }
     }
+}
+
+impl Deref for InboundArgs {
+    type Target = RoleOptions;
+
+    fn deref(&self) -> &RoleOptions {
+        &self.options
+    }
+}
+
+impl RoleArgs for InboundArgs {
+    type Settings = InboundSettings;
+
+    fn sections(&self) -> impl Serialize {
+        ClientLayer {
+            client: self.client(),
+        }
+    }
 
     /// The `redis` section, if given (alone or after `client`).
-    pub fn redis(&self) -> Option<&RedisArgs> {
+    fn redis(&self) -> Option<&RedisArgs> {
         match &self.section {
             Some(InboundSection::Redis(r)) => Some(r),
             Some(InboundSection::Client(ClientArgs {
@@ -129,20 +138,8 @@ impl InboundArgs {
         }
     }
 
-    /// Whether `config-gen` was asked for.
-    pub fn is_config_gen(&self) -> bool {
+    fn is_config_gen(&self) -> bool {
         matches!(self.section, Some(InboundSection::ConfigGen))
-    }
-
-    pub(crate) fn layer(&self) -> CliLayer<'_, ClientLayer<'_>> {
-        CliLayer {
-            id: self.id.as_deref(),
-            log_level: self.log_level,
-            sections: ClientLayer {
-                client: self.client(),
-            },
-            redis: self.redis(),
-        }
     }
 }
 
@@ -432,65 +429,6 @@ impl InboundSettings {
         }
         .resolve()
     }
-
-    /// Checks every setting; the error names the first one that is wrong.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_id(&self.id)?;
-        let c = &self.client;
-        non_empty("client.host", &c.host)?;
-        ranged::<u16>("client.port", c.port.into(), &PORT_RANGE, "")?;
-        check_params("client", &c.params)?;
-        for (i, e) in c.alternative_hosts.iter().enumerate() {
-            let setting = format!("client.alternative_hosts[{i}]");
-            non_empty(&setting, &e.host)?;
-            ranged::<u16>(&setting, e.port.into(), &PORT_RANGE, "")?;
-        }
-        ranged::<u64>(
-            "client.reconnect_interval_s",
-            c.reconnect_interval.as_secs(),
-            &RECONNECT_INTERVAL_RANGE_S,
-            SECONDS,
-        )?;
-        for (i, &ca) in c.common_addresses.iter().enumerate() {
-            let setting = format!("client.common_addresses[{i}]");
-            ranged::<u16>(&setting, ca.into(), &COMMON_ADDRESS_RANGE, "")?;
-        }
-        for (setting, period) in [
-            ("client.periodic_gi_s", c.periodic_gi),
-            ("client.counter_interrogation_s", c.counter_interrogation),
-        ] {
-            if let Some(p) = period {
-                ranged::<u64>(setting, p.as_secs(), &PERIOD_RANGE_S, PERIOD_UNIT)?;
-            }
-        }
-        if let (Some(p), CounterMode::Off) = (c.counter_interrogation, c.counter_interrogation_mode)
-        {
-            return Err(ConfigError::invalid(
-                "client.counter_interrogation_s",
-                p.as_secs(),
-                "must be 0 when client.counter_interrogation_mode is \"off\"",
-            ));
-        }
-        ranged::<u64>(
-            "client.interrogation_timeout_s",
-            c.interrogation_timeout.as_secs(),
-            &INTERROGATION_TIMEOUT_RANGE_S,
-            SECONDS,
-        )?;
-        ranged::<u64>(
-            "client.link_loss_grace_s",
-            c.link_loss_grace.as_secs(),
-            &LINK_LOSS_GRACE_RANGE_S,
-            SECONDS,
-        )?;
-        self.redis.validate()?;
-        Ok(())
-    }
-
-    /// Legal settings the standard advises against, one line each.
-    pub fn warnings(&self) -> Vec<String> {
-        param_warnings("client", &self.client.params)
-    }
 }
 
 /// Every setting, in file order (top level, then `client`, then `redis`).
@@ -635,20 +573,78 @@ impl RoleSettings for InboundSettings {
         raw.resolve()
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
-        self.validate()
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_id(&self.id)?;
+        let c = &self.client;
+        non_empty("client.host", &c.host)?;
+        ranged::<u16>("client.port", c.port.into(), &PORT_RANGE, "")?;
+        check_params("client", &c.params)?;
+        for (i, e) in c.alternative_hosts.iter().enumerate() {
+            let setting = format!("client.alternative_hosts[{i}]");
+            non_empty(&setting, &e.host)?;
+            ranged::<u16>(&setting, e.port.into(), &PORT_RANGE, "")?;
+        }
+        ranged::<u64>(
+            "client.reconnect_interval_s",
+            c.reconnect_interval.as_secs(),
+            &RECONNECT_INTERVAL_RANGE_S,
+            SECONDS,
+        )?;
+        for (i, &ca) in c.common_addresses.iter().enumerate() {
+            let setting = format!("client.common_addresses[{i}]");
+            ranged::<u16>(&setting, ca.into(), &COMMON_ADDRESS_RANGE, "")?;
+        }
+        for (setting, period) in [
+            ("client.periodic_gi_s", c.periodic_gi),
+            ("client.counter_interrogation_s", c.counter_interrogation),
+        ] {
+            if let Some(p) = period {
+                ranged::<u64>(setting, p.as_secs(), &PERIOD_RANGE_S, PERIOD_UNIT)?;
+            }
+        }
+        if let (Some(p), CounterMode::Off) = (c.counter_interrogation, c.counter_interrogation_mode)
+        {
+            return Err(ConfigError::invalid(
+                "client.counter_interrogation_s",
+                p.as_secs(),
+                "must be 0 when client.counter_interrogation_mode is \"off\"",
+            ));
+        }
+        ranged::<u64>(
+            "client.interrogation_timeout_s",
+            c.interrogation_timeout.as_secs(),
+            &INTERROGATION_TIMEOUT_RANGE_S,
+            SECONDS,
+        )?;
+        ranged::<u64>(
+            "client.link_loss_grace_s",
+            c.link_loss_grace.as_secs(),
+            &LINK_LOSS_GRACE_RANGE_S,
+            SECONDS,
+        )?;
+        self.redis.validate()?;
+        Ok(())
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        param_warnings("client", &self.client.params)
+    }
+
+    fn log_level(&self) -> LogLevel {
+        self.log_level
     }
 }
 
 /// Reads the layers (defaults < `--config` file < `ALP_CONNEX_*` < command
-/// line), and returns the checked settings.
+/// line), and returns the checked settings ([`RoleArgs::load`]).
 pub fn load(args: &InboundArgs) -> Result<InboundSettings, ConfigError> {
-    layers(args)?.settings()
+    args.load()
 }
 
-/// Reads the start-up layers without checking them yet.
+/// Reads the start-up layers without checking them yet
+/// ([`RoleArgs::layers`]).
 pub fn layers(args: &InboundArgs) -> Result<Layers<InboundSettings>, ConfigError> {
-    read_layers(args.config.as_deref(), args.layer())
+    args.layers()
 }
 
 /// The commented default configuration file of `iec104-inbound`.

@@ -22,20 +22,19 @@
 
 use core::fmt;
 use std::net::IpAddr;
-use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::ops::{Deref, RangeInclusive};
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
-use crate::config::cli::{CliLayer, ProtocolArgs, RedisArgs};
+use crate::config::cli::{ProtocolArgs, RedisArgs, check_config_help};
 use crate::config::common::{
     PORT_RANGE, RawParams, RawRedis, check_id, check_params, doc, param_warnings, params_docs,
     range_doc, ranged, redis_docs, required_id, top_level_docs,
 };
 use crate::config::{
-    ConfigError, Layers, LogLevel, RedisSettings, RoleSettings, SettingDoc, read_layers,
+    ConfigError, LogLevel, RedisSettings, RoleArgs, RoleOptions, RoleSettings, SettingDoc,
 };
 use crate::iec104::params::Params;
 use crate::station::{GroupRange, Groups};
@@ -45,22 +44,14 @@ use crate::station::{GroupRange, Groups};
 /// Settings come from defaults < TOML file (--config) < ALP_CONNEX_*
 /// environment (ALP_CONNEX_SERVER__PORT for server.port) < command line.
 #[derive(Debug, Clone, PartialEq, Parser)]
-#[command(name = "iec104-server")]
+#[command(
+    name = "iec104-server",
+    mut_arg("check_config", |a| a.help(check_config_help("Listens on nothing")))
+)]
 pub struct Iec104ServerArgs {
-    /// Unique connector ID from the Management UI (required unless given by
-    /// the file or ALP_CONNEX_ID).
-    #[arg(long)]
-    pub id: Option<String>,
-    /// Log verbosity [default: info].
-    #[arg(long, value_enum)]
-    pub log_level: Option<LogLevel>,
-    /// TOML configuration file (see `config-gen`).
-    #[arg(long, value_name = "PATH", env = "ALP_CONNEX_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Check the settings, print them (password masked) and exit: 0 when
-    /// valid, 2 with one error line when not. Listens on nothing.
-    #[arg(long)]
-    pub check_config: bool,
+    /// `--id`, `--log-level`, `--config`, `--check-config`.
+    #[command(flatten)]
+    pub options: RoleOptions,
     /// `server`, `redis` or `config-gen`.
     #[command(subcommand)]
     pub section: Option<ServerRoleSection>,
@@ -129,9 +120,9 @@ pub enum AfterServer {
     Redis(RedisArgs),
 }
 
-/// The own section of `iec104-server` in its [`CliLayer`].
+/// The own section of `iec104-server` as a settings layer.
 #[derive(Serialize)]
-pub(crate) struct ServerLayer<'a> {
+struct ServerLayer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<&'a ServerArgs>,
 }
@@ -144,9 +135,27 @@ impl Iec104ServerArgs {
             _ => None,
         }
     }
+}
+
+impl Deref for Iec104ServerArgs {
+    type Target = RoleOptions;
+
+    fn deref(&self) -> &RoleOptions {
+        &self.options
+    }
+}
+
+impl RoleArgs for Iec104ServerArgs {
+    type Settings = Iec104ServerSettings;
+
+    fn sections(&self) -> impl Serialize {
+        ServerLayer {
+            server: self.server(),
+        }
+    }
 
     /// The `redis` section, if given (alone or after `server`).
-    pub fn redis(&self) -> Option<&RedisArgs> {
+    fn redis(&self) -> Option<&RedisArgs> {
         match &self.section {
             Some(ServerRoleSection::Redis(r)) => Some(r),
             Some(ServerRoleSection::Server(s)) => match &s.then {
@@ -157,31 +166,8 @@ impl Iec104ServerArgs {
         }
     }
 
-    /// Whether `config-gen` was asked for.
-    pub fn is_config_gen(&self) -> bool {
+    fn is_config_gen(&self) -> bool {
         matches!(self.section, Some(ServerRoleSection::ConfigGen))
-    }
-
-    pub(crate) fn layer(&self) -> CliLayer<'_, ServerLayer<'_>> {
-        CliLayer {
-            id: self.id.as_deref(),
-            log_level: self.log_level,
-            sections: ServerLayer {
-                server: self.server(),
-            },
-            redis: self.redis(),
-        }
-    }
-
-    /// Reads the start-up layers (defaults < `--config` file <
-    /// `ALP_CONNEX_*` < command line) without checking them yet.
-    pub fn layers(&self) -> Result<Layers<Iec104ServerSettings>, ConfigError> {
-        read_layers(self.config.as_deref(), self.layer())
-    }
-
-    /// The checked settings of the start-up layers.
-    pub fn load(&self) -> Result<Iec104ServerSettings, ConfigError> {
-        self.layers()?.settings()
     }
 }
 
@@ -457,31 +443,6 @@ impl Iec104ServerSettings {
         }
         .resolve()
     }
-
-    /// Checks every setting; the error names the first one that is wrong.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_id(&self.id)?;
-        let s = &self.server;
-        ranged::<u16>("server.port", s.port.into(), &PORT_RANGE, "")?;
-        check_params("server", &s.params)?;
-        ranged::<u16>(
-            "server.max_connections",
-            s.max_connections.into(),
-            &MAX_CONNECTIONS_RANGE,
-            "",
-        )?;
-        for (i, &ca) in s.common_addresses.iter().enumerate() {
-            let setting = format!("server.common_addresses[{i}]");
-            ranged::<u16>(&setting, ca.into(), &SERVED_COMMON_ADDRESS_RANGE, "")?;
-        }
-        ranged::<u32>("server.queue", s.queue.into(), &QUEUE_RANGE, "")?;
-        self.redis.validate()
-    }
-
-    /// Legal settings the standard advises against, one line each.
-    pub fn warnings(&self) -> Vec<String> {
-        param_warnings("server", &self.server.params)
-    }
 }
 
 /// The keys of the managed configuration (`connectors:{ID}:config`) of the
@@ -517,8 +478,31 @@ impl RoleSettings for Iec104ServerSettings {
         raw.resolve()
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
-        self.validate()
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_id(&self.id)?;
+        let s = &self.server;
+        ranged::<u16>("server.port", s.port.into(), &PORT_RANGE, "")?;
+        check_params("server", &s.params)?;
+        ranged::<u16>(
+            "server.max_connections",
+            s.max_connections.into(),
+            &MAX_CONNECTIONS_RANGE,
+            "",
+        )?;
+        for (i, &ca) in s.common_addresses.iter().enumerate() {
+            let setting = format!("server.common_addresses[{i}]");
+            ranged::<u16>(&setting, ca.into(), &SERVED_COMMON_ADDRESS_RANGE, "")?;
+        }
+        ranged::<u32>("server.queue", s.queue.into(), &QUEUE_RANGE, "")?;
+        self.redis.validate()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        param_warnings("server", &self.server.params)
+    }
+
+    fn log_level(&self) -> LogLevel {
+        self.log_level
     }
 }
 

@@ -9,7 +9,7 @@ use figment::Jail;
 
 use super::*;
 use crate::config::common::RawRedis;
-use crate::config::generate_for;
+use crate::config::{Layers, generate_for};
 use crate::iec104::params::Params;
 
 /// The command line of the `iec104-server` documentation, verbatim.
