@@ -34,18 +34,18 @@ pub struct RoleOptions {
     /// TOML configuration file (see `config-gen`).
     #[arg(long, value_name = "PATH", env = "ALP_CONNEX_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Check the settings, print them (password masked) and exit: 0 when
-    /// valid, 2 with one error line when not.
-    #[arg(long)]
+    /// `--check-config`: check the settings, print them and exit.
+    #[arg(long, help = CHECK_CONFIG_HELP)]
     pub check_config: bool,
 }
+
+/// What `--check-config` does, in every role.
+const CHECK_CONFIG_HELP: &str = "Check the settings, print them (password masked) and exit: 0 when valid, 2 with one error line when not.";
 
 /// The help of `--check-config`, ending in what the role's check does not
 /// do (`Connects to nothing`).
 pub fn check_config_help(does_not: &str) -> String {
-    format!(
-        "Check the settings, print them (password masked) and exit: 0 when valid, 2 with one error line when not. {does_not}"
-    )
+    format!("{CHECK_CONFIG_HELP} {does_not}")
 }
 
 /// The IEC 104 protocol parameters of a role's section (`client`,

@@ -23,7 +23,8 @@ const ENV_NON_SETTINGS: [&str; 3] = ["config", "python", "pg_bin"];
 
 /// Settings of every role whose environment value is taken verbatim, never
 /// parsed as a number or list: an ID `1234` or a password `0123` stays a
-/// string. Each role adds its own ([`RoleSettings::ENV_STRING_KEYS`](super::RoleSettings::ENV_STRING_KEYS)).
+/// string. Each role adds its own
+/// ([`RoleSettings::ENV_STRING_KEYS`](super::RoleSettings::ENV_STRING_KEYS)).
 const ENV_STRING_KEYS: [&str; 5] = [
     "id",
     "redis.host",
@@ -33,7 +34,7 @@ const ENV_STRING_KEYS: [&str; 5] = [
 ];
 
 /// `figment` with the environment merged on top; the settings of
-/// [`ENV_STRING_KEYS`] and the role's `string_keys` are taken verbatim.
+/// [`ENV_STRING_KEYS`] and `role_string_keys` are taken verbatim.
 pub(super) fn merge(mut figment: Figment, role_string_keys: &[&'static str]) -> Figment {
     let string_keys: Vec<&'static str> = ENV_STRING_KEYS
         .iter()
