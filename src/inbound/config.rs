@@ -109,6 +109,8 @@ impl InboundArgs {
     }
 }
 
+/// The options every role takes, read as the role's own (`args.id`,
+/// `args.check_config`).
 impl Deref for InboundArgs {
     type Target = RoleOptions;
 

@@ -137,6 +137,8 @@ impl Iec104ServerArgs {
     }
 }
 
+/// The options every role takes, read as the role's own (`args.id`,
+/// `args.check_config`).
 impl Deref for Iec104ServerArgs {
     type Target = RoleOptions;
 
