@@ -3,10 +3,9 @@
 //! Valkey server the test starts, and the `alp-connex iec104-inbound`
 //! binary as a child process. State in Valkey is polled against a deadline.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alp_connex::contract::{DataPoint, PointValue, Reception, points_from_asdu};
@@ -16,110 +15,9 @@ use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};
 use serde_json::{Value, json};
 
 use crate::interop::{CA, T, in_c104_interrogation, station_points, summary};
-use crate::support::{Peer, ValkeyClusterGuard, ValkeyGuard, c104_rtu, free_port};
-
-/// The connector binary as a child process; stopped with SIGTERM on drop.
-struct Connector {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    id: String,
-}
-
-impl Connector {
-    fn start(id: &str, valkey: &ValkeyGuard, client: &[&str], env: &[(&str, &str)]) -> Connector {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
-        cmd.args([
-            "iec104-inbound",
-            "--id",
-            id,
-            "--log-level",
-            "debug",
-            "client",
-        ]);
-        cmd.args(client);
-        cmd.args(["redis", "--host", &format!("127.0.0.1:{}", valkey.port())]);
-        if let Some(p) = valkey.password() {
-            cmd.args(["--pwd", p]);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .stdin(Stdio::null());
-        let mut child = cmd.spawn().expect("start alp-connex");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Ok(mut l) = log.lock() {
-                        l.push(line);
-                    }
-                }
-            });
-        }
-        Connector {
-            child,
-            log,
-            id: id.to_owned(),
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let l = self.log.lock().map(|l| l.clone()).unwrap_or_default();
-        l.iter()
-            .rev()
-            .take(40)
-            .rev()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// Waits until `f` holds, failing with the connector's log.
-    fn until(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if f() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "{what}: not within {timeout:?}\n--- connector log:\n{}",
-            self.log_tail()
-        );
-    }
-
-    fn status(&self, valkey: &ValkeyGuard) -> Value {
-        valkey
-            .command(&["GET", &format!("connectors:{}:status", self.id)])
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or(Value::Null)
-    }
-}
-
-impl Drop for Connector {
-    fn drop(&mut self) {
-        // SIGTERM, so that the shutdown path runs; then reap.
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{
+    InboundConnector as Connector, Peer, ValkeyClusterGuard, ValkeyGuard, c104_rtu, free_port,
+};
 
 fn image(valkey: &ValkeyGuard, ca: u16, ioa: u32) -> Option<DataPoint> {
     let s = valkey
@@ -217,7 +115,7 @@ fn the_interrogation_snapshot_of_every_monitor_type_reaches_the_image() {
     let valkey = ValkeyGuard::start_with_password("s3cret-pw");
     let port = free_port();
     let _rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start("gi", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("gi", &valkey, &strs(&client(port, &[])), &[]);
     let want = gi_points();
     c.until("every interrogated point in the image", T, || {
         all_in_image(&valkey, &want)
@@ -247,7 +145,7 @@ fn spontaneous_updates_reach_image_and_stream_in_order_with_contract_fields() {
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start("spont", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("spont", &valkey, &strs(&client(port, &[])), &[]);
     c.until("interrogation written", T, || {
         all_in_image(&valkey, &gi_points())
     });
@@ -293,7 +191,7 @@ fn the_stream_is_capped_exactly_when_asked() {
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start(
+    let c = Connector::start_with(
         "cap",
         &valkey,
         &strs(&client(port, &[])),
@@ -329,7 +227,7 @@ fn an_rtu_restart_is_followed_by_reconnection_and_a_new_interrogation() {
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start("restart", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("restart", &valkey, &strs(&client(port, &[])), &[]);
     c.until("connected", T, || {
         c.status(&valkey)["state"] == json!("connected")
     });
@@ -364,7 +262,7 @@ fn a_frozen_rtu_is_detected_by_t1_and_t3_and_the_link_recovers() {
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start(
+    let c = Connector::start_with(
         "frozen",
         &valkey,
         &strs(&client(port, &["--t1", "2", "--t2", "1", "--t3", "1"])),
@@ -514,7 +412,7 @@ fn an_unknown_type_is_answered_with_cause_44_and_the_link_stays_up() {
     let valkey = ValkeyGuard::start();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let c = Connector::start("unknown", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("unknown", &valkey, &strs(&client(port, &[])), &[]);
     let mut s = RawServer::accept(&listener);
     let gi = s.read_frame();
     assert_eq!(gi[6], 100, "a general interrogation first");
@@ -571,7 +469,7 @@ fn managed_configuration_moves_the_connector_to_another_rtu_within_2_s() {
     let (pa, pb) = (free_port(), free_port());
     let _a = rtu_with_float(pa, 1.0);
     let _b = rtu_with_float(pb, 2.0);
-    let c = Connector::start("managed", &valkey, &strs(&client(pa, &[])), &[]);
+    let c = Connector::start_with("managed", &valkey, &strs(&client(pa, &[])), &[]);
     c.until("RTU A's value", T, || float_at(&valkey, 500) == Some(1.0));
     // Announced by PUBLISH: at once.
     set_config(&valkey, "managed", &format!(r#"{{"port": {pb}}}"#), true);
@@ -605,7 +503,7 @@ fn an_invalid_managed_configuration_is_refused_and_the_connector_keeps_running()
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let mut rtu = rtu_with_float(port, 1.0);
-    let c = Connector::start("invalid", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("invalid", &valkey, &strs(&client(port, &[])), &[]);
     c.until("value", T, || float_at(&valkey, 500) == Some(1.0));
     set_config(&valkey, "invalid", r#"{"port": 70000}"#, true);
     c.until("config_error in the status", T, || {
@@ -623,10 +521,10 @@ fn an_invalid_managed_configuration_is_refused_and_the_connector_keeps_running()
         float_at(&valkey, 500) == Some(3.0)
     });
     let refused = c
-        .log_tail()
+        .log_tail(40)
         .matches("managed configuration refused")
         .count();
-    assert_eq!(refused, 1, "logged once:\n{}", c.log_tail());
+    assert_eq!(refused, 1, "logged once:\n{}", c.log_tail(40));
 }
 
 #[test]
@@ -634,7 +532,7 @@ fn a_valkey_restart_loses_no_image_value() {
     let mut valkey = ValkeyGuard::start();
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start("outage", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("outage", &valkey, &strs(&client(port, &[])), &[]);
     c.until("interrogation written", T, || {
         all_in_image(&valkey, &gi_points())
     });
@@ -667,7 +565,7 @@ fn a_lost_source_marks_its_points_not_topical_after_the_grace_period() {
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start(
+    let c = Connector::start_with(
         "linkloss",
         &valkey,
         &strs(&client(port, &[])),
@@ -696,7 +594,7 @@ fn alternative_hosts_are_tried_in_order_when_the_main_one_refuses() {
     let refused = free_port();
     let port = free_port();
     let _rtu = rtu_with_float(port, 7.0);
-    let c = Connector::start(
+    let c = Connector::start_with(
         "alt",
         &valkey,
         &strs(&client(refused, &[])),
@@ -723,7 +621,7 @@ fn periodic_interrogation_clock_sync_and_counter_interrogation_when_enabled() {
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
-    let _c = Connector::start(
+    let _c = Connector::start_with(
         "extras",
         &valkey,
         &strs(&client(port, &[])),
@@ -752,7 +650,7 @@ fn by_default_one_interrogation_then_one_counter_interrogation_and_no_periodic_o
     let valkey = ValkeyGuard::start();
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start("plain", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("plain", &valkey, &strs(&client(port, &[])), &[]);
     rtu.expect_line(|v| v["event"] == "command" && v["type"] == "C_IC_NA_1", T);
     c.until("interrogation written", T, || {
         all_in_image(&valkey, &gi_points())
@@ -784,7 +682,7 @@ fn points_spread_over_a_valkey_cluster_and_the_stream_gets_every_entry() {
     let seed = &cluster.nodes()[0];
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start(
+    let c = Connector::start_with(
         "clustered",
         seed,
         &strs(&client(port, &[])),
@@ -834,7 +732,7 @@ fn managed_configuration_present_at_start_is_applied_before_connecting() {
     let (nothing_here, pb) = (free_port(), free_port());
     let mut b = rtu_with_float(pb, 4.0);
     set_config(&valkey, "atstart", &format!(r#"{{"port": {pb}}}"#), false);
-    let c = Connector::start("atstart", &valkey, &strs(&client(nothing_here, &[])), &[]);
+    let c = Connector::start_with("atstart", &valkey, &strs(&client(nothing_here, &[])), &[]);
     b.expect_line(|v| v["event"] == "command" && v["type"] == "C_IC_NA_1", T);
     c.until("RTU B's value", T, || float_at(&valkey, 500) == Some(4.0));
     let st = c.status(&valkey);
@@ -857,7 +755,7 @@ fn points_an_interrogation_after_reconnection_does_not_deliver_are_marked_invali
             {"ioa": 501, "type": "M_ME_NC_1", "value": 2.0, "quality": 0}]}),
         T,
     );
-    let c = Connector::start("gone", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("gone", &valkey, &strs(&client(port, &[])), &[]);
     c.until("both points", T, || {
         float_at(&valkey, 500).is_some() && float_at(&valkey, 501).is_some()
     });
@@ -881,7 +779,7 @@ fn a_broadcast_refused_with_cause_46_is_followed_by_an_interrogation_of_each_sta
     let valkey = ValkeyGuard::start();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let c = Connector::start("cause46", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("cause46", &valkey, &strs(&client(port, &[])), &[]);
     let mut s = RawServer::accept(&listener);
     let gi = s.next_asdu();
     assert_eq!(
@@ -939,12 +837,12 @@ fn a_broadcast_refused_with_cause_46_is_followed_by_an_interrogation_of_each_sta
     assert_eq!(st["reconnects"], json!(0), "{st}");
     assert_eq!(st["negative_confirmations"], json!(1), "{st}");
     assert_eq!(
-        c.log_tail()
+        c.log_tail(40)
             .matches("list the stations in client.common_addresses")
             .count(),
         1,
         "one log line:\n{}",
-        c.log_tail()
+        c.log_tail(40)
     );
 }
 
@@ -956,7 +854,7 @@ fn a_malformed_asdu_in_a_good_i_frame_is_acknowledged_and_counted_and_the_link_s
     let valkey = ValkeyGuard::start();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let c = Connector::start(
+    let c = Connector::start_with(
         "malformed",
         &valkey,
         &strs(&client(port, &["-w", "1"])),
@@ -1011,12 +909,12 @@ fn a_malformed_asdu_in_a_good_i_frame_is_acknowledged_and_counted_and_the_link_s
         "one reconnection, the RTU's: {st}"
     );
     assert_eq!(
-        c.log_tail()
+        c.log_tail(40)
             .matches("undecodable ASDU from the server")
             .count(),
         1,
         "logged once per kind:\n{}",
-        c.log_tail()
+        c.log_tail(40)
     );
 }
 
@@ -1064,7 +962,7 @@ fn points_are_marked_when_the_grace_period_ends_while_a_connection_attempt_hangs
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let hanging = Unanswering::start();
-    let c = Connector::start(
+    let c = Connector::start_with(
         "hanging",
         &valkey,
         &strs(&client(port, &[])),
@@ -1126,7 +1024,7 @@ fn points_of_an_earlier_run_are_marked_not_topical_when_the_source_stays_away_af
     let others = earlier_point("someone-else", 7, 2, 2.5);
     set_image(&valkey, 7, 2, &others);
     let nothing_listens = free_port();
-    let c = Connector::start(
+    let c = Connector::start_with(
         "restarted",
         &valkey,
         &strs(&client(nothing_listens, &[])),
@@ -1165,7 +1063,7 @@ fn a_point_of_an_earlier_run_the_source_no_longer_has_is_marked_invalid_by_the_i
     );
     let port = free_port();
     let _rtu = crate::interop::rtu_with_every_type(port);
-    let c = Connector::start("restarted-rtu", &valkey, &strs(&client(port, &[])), &[]);
+    let c = Connector::start_with("restarted-rtu", &valkey, &strs(&client(port, &[])), &[]);
     c.until("the point the RTU no longer has marked invalid", T, || {
         image(&valkey, CA, gone).is_some_and(|p| p.quality.iv)
     });

@@ -10,9 +10,7 @@
 //! deadlines; no time is asserted.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +24,7 @@ use serde_json::Value;
 
 use crate::interop::T;
 use crate::server::Server;
-use crate::support::ValkeyGuard;
+use crate::support::{InboundConnector, ValkeyGuard};
 
 /// The RTU's common address.
 const CA: u16 = 1;
@@ -51,65 +49,6 @@ const UPDATES: u64 = POINTS as u64 * (ROUNDS as u64 + 1);
 const STREAM_CAP: u64 = 200_000;
 /// How long the whole run may take (it sends for 10 s).
 const DEADLINE: Duration = Duration::from_secs(180);
-
-/// `alp-connex iec104-inbound` as a child process; SIGTERM on drop.
-struct Inbound {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Inbound {
-    fn start(rtu: SocketAddr, valkey: &ValkeyGuard) -> Inbound {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_alp-connex"))
-            .args(["iec104-inbound", "--id", "load", "client", "--host"])
-            .arg(rtu.ip().to_string())
-            .args(["--port", &rtu.port().to_string()])
-            .args(["redis", "--host", &format!("127.0.0.1:{}", valkey.port())])
-            .args(["--stream-max-length", &STREAM_CAP.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start alp-connex iec104-inbound");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Ok(mut l) = log.lock() {
-                        l.push(line);
-                    }
-                }
-            });
-        }
-        Inbound { child, log }
-    }
-
-    fn log_tail(&self) -> String {
-        let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
-        log[log.len().saturating_sub(30)..].join("\n")
-    }
-}
-
-impl Drop for Inbound {
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: a signal to our own child process.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn status(valkey: &ValkeyGuard, id: &str) -> Value {
     valkey
@@ -318,7 +257,14 @@ fn iec104_server_delivers_every_update_in_order_when_the_inbound_writes_10000_po
         let rtu_addr = listener.local_addr().expect("bound");
         let rtu_log = Arc::new(Mutex::new(RtuLog::default()));
         let rtu_task = tokio::spawn(rtu(listener, Arc::clone(&rtu_log)));
-        let inbound = Inbound::start(rtu_addr, &valkey);
+        let rtu_port = rtu_addr.port().to_string();
+        let cap = STREAM_CAP.to_string();
+        let inbound = InboundConnector::start_with_redis(
+            "load",
+            &valkey,
+            &["--host", "127.0.0.1", "--port", &rtu_port],
+            &["--stream-max-length", &cap],
+        );
 
         let context = || {
             let g = got.lock().map(|g| (g.total, g.other.len())).unwrap_or_default();
@@ -329,7 +275,7 @@ fn iec104_server_delivers_every_update_in_order_when_the_inbound_writes_10000_po
                 status(&valkey, "load"),
                 status(&valkey, "srv"),
                 rtu_log.lock().map(|l| format!("{l:?}")).unwrap_or_default(),
-                inbound.log_tail()
+                inbound.log_tail(30)
             )
         };
         until(

@@ -35,16 +35,58 @@ impl InboundConnector {
         valkey: &ValkeyGuard,
         env: &[(&str, &str)],
     ) -> InboundConnector {
+        let port = rtu_port.to_string();
+        Self::spawn(
+            id,
+            &[],
+            &["--host", "127.0.0.1", "--port", &port],
+            &[],
+            valkey,
+            env,
+        )
+    }
+
+    /// `alp-connex iec104-inbound --id ID --log-level debug client CLIENT…
+    /// redis --host 127.0.0.1:VPORT [--pwd P]`.
+    pub fn start_with(
+        id: &str,
+        valkey: &ValkeyGuard,
+        client: &[&str],
+        env: &[(&str, &str)],
+    ) -> InboundConnector {
+        Self::spawn(id, &["--log-level", "debug"], client, &[], valkey, env)
+    }
+
+    /// [`InboundConnector::start_with`] with more `redis` options.
+    pub fn start_with_redis(
+        id: &str,
+        valkey: &ValkeyGuard,
+        client: &[&str],
+        redis: &[&str],
+    ) -> InboundConnector {
+        Self::spawn(id, &["--log-level", "debug"], client, redis, valkey, &[])
+    }
+
+    fn spawn(
+        id: &str,
+        global: &[&str],
+        client: &[&str],
+        redis: &[&str],
+        valkey: &ValkeyGuard,
+        env: &[(&str, &str)],
+    ) -> InboundConnector {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
         cmd.args(["iec104-inbound", "--id", id])
-            .args(["client", "--host", "127.0.0.1", "--port"])
-            .arg(rtu_port.to_string())
+            .args(global)
+            .arg("client")
+            .args(client)
             .args(["redis", "--host"])
             .arg(format!("127.0.0.1:{}", valkey.port()));
         if let Some(p) = valkey.password() {
             cmd.args(["--pwd", p]);
         }
-        cmd.envs(env.iter().copied())
+        cmd.args(redis)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
