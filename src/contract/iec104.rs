@@ -1176,5 +1176,5 @@ fn is_contract_form(b: &[u8]) -> bool {
 const YEAR_10000_MS: i64 = 253_402_300_800_000;
 
 #[cfg(test)]
-#[path = "contract_tests.rs"]
+#[path = "iec104_tests.rs"]
 mod tests;
