@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alp_connex::contract::{DataPoint, PointValue, Reception, points_from_asdu};
+use alp_connex::contract::iec104::{Reception, points_from_asdu};
+use alp_connex::contract::{DataPoint, PointValue};
 use alp_connex::iec104::asdu::{self, Asdu, InformationObject};
 use alp_connex::iec104::elements::Quality;
 use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};
