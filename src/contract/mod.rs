@@ -31,7 +31,8 @@
 //! ([`rfc3339_ms`](crate::iec104::time::rfc3339_ms)); [`iec104`] here
 //! builds on [`point`] and the protocol core's ASDUs, elements and time
 //! tags; the protocol core (`crate::iec104`) does not depend on this
-//! module.
+//! module (one of its tests reads expected instants with
+//! [`parse_rfc3339_ms`]).
 
 pub mod iec104;
 pub mod json;
