@@ -36,7 +36,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alp_connex::contract::{Reception, points_from_asdu};
+use alp_connex::contract::iec104::{Reception, points_from_asdu};
 use alp_connex::iec104::asdu::Asdu;
 use alp_connex::iec104::driver::{Connection, Listener, connect};
 use alp_connex::iec104::elements::{Qoi, Quality};

@@ -59,7 +59,8 @@ use std::sync::Arc;
 use tracing::{debug, info, warn};
 
 use super::config::{ClientSettings, CounterMode, OnLinkLoss};
-use crate::contract::{DataPoint, PointValue, QualityFlags, Reception, points_from_asdu};
+use crate::contract::iec104::{Reception, points_from_asdu};
+use crate::contract::{DataPoint, PointValue, QualityFlags};
 use crate::iec104::asdu::{self, Asdu, AsduError, BROADCAST_CA, Header};
 use crate::iec104::elements::{Qcc, Qoi};
 use crate::iec104::time::Zone;

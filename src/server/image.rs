@@ -288,7 +288,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::contract::{Reception, points_from_asdu};
+    use crate::contract::iec104::{Reception, points_from_asdu};
     use crate::iec104::asdu::Asdu;
     use crate::iec104::elements::{Normalized, Quality};
     use crate::iec104::types::{Cause, Cot};

@@ -8,7 +8,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alp_connex::contract::{DataPoint, PointValue, Reception, points_from_asdu};
+use alp_connex::contract::iec104::{Reception, points_from_asdu};
+use alp_connex::contract::{DataPoint, PointValue};
 use alp_connex::iec104::asdu::{self, Asdu, InformationObject};
 use alp_connex::iec104::elements::Quality;
 use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};

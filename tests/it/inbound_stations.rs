@@ -19,7 +19,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alp_connex::contract::{DataPoint, PointValue, Reception, points_from_asdu};
+use alp_connex::contract::iec104::{Reception, points_from_asdu};
+use alp_connex::contract::{DataPoint, PointValue};
 use alp_connex::iec104::asdu::{Asdu, BROADCAST_CA};
 use alp_connex::iec104::elements::*;
 use alp_connex::iec104::time::{Cp16Time2a, Cp56Time2a};

@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use alp_connex::contract::{Reception, points_from_asdu};
+use alp_connex::contract::iec104::{Reception, points_from_asdu};
 use alp_connex::iec104::asdu::{Asdu, InformationObject};
 use alp_connex::iec104::cursor::ReadCursor;
 use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};

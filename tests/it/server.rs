@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alp_connex::contract::{DataPoint, Reception, points_from_asdu};
+use alp_connex::contract::DataPoint;
+use alp_connex::contract::iec104::{Reception, points_from_asdu};
 use alp_connex::iec104::asdu::Asdu;
 use alp_connex::iec104::elements::Quality;
 use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};

@@ -7,7 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alp_connex::contract::{DataPoint, Reception, points_from_asdu};
+use alp_connex::contract::DataPoint;
+use alp_connex::contract::iec104::{Reception, points_from_asdu};
 use alp_connex::iec104::asdu::Asdu;
 use alp_connex::iec104::elements::*;
 use alp_connex::iec104::time::{Cp16Time2a, Cp24Time2a, Cp56Time2a};
