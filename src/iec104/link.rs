@@ -287,8 +287,19 @@ pub struct Link {
     params: Params,
     state: State,
     close_reason: Option<CloseReason>,
+    /// At most one partial frame (254 octets) plus the bytes of the last
+    /// [`Link::handle_bytes`]: every whole frame is taken out at once.
     reader: FrameReader,
+    /// Frames since the last [`Link::poll_transmit`]: the answers to one
+    /// input (a frame or two on a timeout; for received bytes about as
+    /// many octets: a U con per U act, an S-frame per w I-frames) and the
+    /// I-frames sent (at most k); the
+    /// driver takes them after each input and bounds what waits for the
+    /// socket.
     transmit: Vec<u8>,
+    /// Events since the last [`Link::poll_event`]: at most one per frame
+    /// of one input, plus one. The driver reads the socket only while none
+    /// waits, so this holds the events of one read at most.
     events: VecDeque<Event>,
     /// V(S).
     next_send: u16,
