@@ -293,9 +293,8 @@ pub struct Link {
     /// Frames since the last [`Link::poll_transmit`]: the answers to one
     /// input (a frame or two on a timeout; for received bytes about as
     /// many octets: a U con per U act, an S-frame per w I-frames) and the
-    /// I-frames sent (at most k); the
-    /// driver takes them after each input and bounds what waits for the
-    /// socket.
+    /// I-frames sent (at most k); the driver takes them after each input
+    /// and bounds what waits for the socket.
     transmit: Vec<u8>,
     /// Events since the last [`Link::poll_event`]: at most one per frame
     /// of one input, plus one. The driver reads the socket only while none
