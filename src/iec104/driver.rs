@@ -10,29 +10,73 @@
 //! waits for the application, so a slow application holds up the peer.
 //! Events reach the application through [`Connection::recv`]; the task ends
 //! after [`Event::Closed`], and dropping the [`Connection`] closes the link.
+//!
+//! Bounds: every queue of a connection is bounded. The channels between the
+//! application and the task hold [`ASDU_QUEUE`] ASDUs, [`EVENT_QUEUE`]
+//! events and [`COMMAND_QUEUE`] commands; a full one makes its producer
+//! wait (the application for the k window, the task for the application,
+//! which then stops reading the socket). The octets waiting for the socket
+//! (the peer does not read them) are bounded by [`backlog_limit`]: a peer
+//! that makes them exceed it, by sending without end while it never reads
+//! the answers, is closed with [`CloseReason::PeerNotReading`].
+//!
+//! A listener decides on each connection before anything runs for it:
+//! [`Listener::incoming`] gives the accepted socket and its address, and
+//! only [`Incoming::admit`] starts the connection's task; a refused
+//! [`Incoming`] is dropped and its socket closed.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, debug, info_span, warn};
 
-use super::apci::MAX_ASDU_LEN;
-use super::link::{ControlError, Event, Link, Role, SendError, State};
+use super::apci::{HEADER_LEN, MAX_ASDU_LEN, MAX_LENGTH};
+use super::link::{CloseReason, ControlError, Event, Link, Role, SendError, State};
 use super::params::Params;
 
 /// Outgoing ASDUs queued beyond the k window.
-const ASDU_QUEUE: usize = 1;
+pub const ASDU_QUEUE: usize = 1;
 
 /// Events queued for the application before the socket is read no more.
-const EVENT_QUEUE: usize = 64;
+pub const EVENT_QUEUE: usize = 64;
+
+/// Commands (STARTDT, STOPDT, close) queued for the task. Each request
+/// waits for its answer, so this holds one per caller waiting at once; a
+/// caller beyond that waits for room.
+pub const COMMAND_QUEUE: usize = 4;
 
 /// Octets read from the socket at once.
 const READ_BUFFER: usize = 4096;
+
+/// The longest APDU: start octet, length octet and 253 octets.
+const MAX_APDU: usize = HEADER_LEN + MAX_LENGTH as usize;
+
+/// Octets beyond k full I-frames that may wait for the socket: room for
+/// about 11 000 S- or U-frames.
+pub const BACKLOG_SLACK: usize = 64 * 1024;
+
+/// The most octets that wait for the socket on a connection with window
+/// `k`: k I-frames of the longest APDU (255 octets) plus
+/// [`BACKLOG_SLACK`] (68 Ki octets for the default k = 12).
+///
+/// In normal operation far less waits: the I-frames in flight are at most
+/// k, and the S- and U-frames are a few per window or per t3. Only a peer
+/// that sends without end (TESTFR act, I-frames, STARTDT act) and never
+/// reads the answers reaches it, once the socket buffers of both ends are
+/// full; the connection is then closed with
+/// [`CloseReason::PeerNotReading`], so memory stays flat.
+pub fn backlog_limit(k: u16) -> usize {
+    usize::from(k)
+        .saturating_mul(MAX_APDU)
+        .saturating_add(BACKLOG_SLACK)
+}
 
 /// Why [`connect`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -93,9 +137,10 @@ impl AsduSender {
 pub struct Connection {
     sender: AsduSender,
     events: mpsc::Receiver<Event>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     peer: SocketAddr,
     role: Role,
+    max_backlog: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -125,6 +170,12 @@ impl Connection {
         self.events.recv().await
     }
 
+    /// The most octets that waited for the socket at once on this
+    /// connection so far; never above [`backlog_limit`].
+    pub fn max_backlog(&self) -> usize {
+        self.max_backlog.load(Ordering::Relaxed)
+    }
+
     /// Controlling station: sends STARTDT act; [`Event::DataTransferStarted`]
     /// follows the con.
     pub async fn start_data_transfer(&self) -> Result<(), ControlError> {
@@ -142,7 +193,7 @@ impl Connection {
         command: fn(oneshot::Sender<Result<(), ControlError>>) -> Command,
     ) -> Result<(), ControlError> {
         let (reply, answer) = oneshot::channel();
-        if self.commands.send(command(reply)).is_err() {
+        if self.commands.send(command(reply)).await.is_err() {
             return Err(ControlError::WrongState(State::Closed));
         }
         answer
@@ -152,10 +203,19 @@ impl Connection {
 
     /// Closes the link and waits until the socket is closed.
     pub async fn close(self) {
-        // An error means the task has ended already.
-        let _ = self.commands.send(Command::Close);
-        drop(self.events);
-        if let Err(error) = self.task.await {
+        let Self {
+            commands,
+            events,
+            task,
+            ..
+        } = self;
+        // An error means the task has ended already, or the queue is full
+        // of requests whose callers gave up: dropping the sender closes the
+        // link after them.
+        let _ = commands.try_send(Command::Close);
+        drop(commands);
+        drop(events);
+        if let Err(error) = task.await {
             debug!(%error, "connection task failed");
         }
     }
@@ -182,11 +242,16 @@ pub async fn connect(addr: SocketAddr, params: Params) -> Result<Connection, Con
         }
         Ok(Ok(stream)) => stream,
     };
+    Ok(spawn_tcp(stream, addr, controlling(params), None))
+}
+
+/// A controlling station's link with STARTDT act queued.
+fn controlling(params: Params) -> Link {
     let mut link = Link::new(Role::Controlling, params, now());
     if let Err(error) = link.start_data_transfer(now()) {
         debug!(%error, "STARTDT act not sent");
     }
-    Ok(spawn(stream, addr, link))
+    link
 }
 
 /// Accepts connections as controlled station.
@@ -194,6 +259,7 @@ pub async fn connect(addr: SocketAddr, params: Params) -> Result<Connection, Con
 pub struct Listener {
     inner: TcpListener,
     params: Params,
+    live: Arc<AtomicUsize>,
 }
 
 impl Listener {
@@ -202,6 +268,7 @@ impl Listener {
         Ok(Self {
             inner: TcpListener::bind(addr).await?,
             params,
+            live: Arc::default(),
         })
     }
 
@@ -210,11 +277,51 @@ impl Listener {
         self.inner.local_addr()
     }
 
-    /// Waits for the next controlling station.
+    /// Waits for the next controlling station and starts its connection.
     pub async fn accept(&self) -> io::Result<Connection> {
+        self.incoming().await.map(Incoming::admit)
+    }
+
+    /// Waits for the next controlling station and hands it over undecided:
+    /// nothing runs for it until [`Incoming::admit`].
+    pub async fn incoming(&self) -> io::Result<Incoming> {
         let (stream, peer) = self.inner.accept().await?;
+        Ok(Incoming {
+            stream,
+            peer,
+            params: self.params,
+            live: Arc::clone(&self.live),
+        })
+    }
+
+    /// Connection tasks started by this listener that still run (also
+    /// after the listener is dropped).
+    pub fn connections(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+}
+
+/// An accepted socket whose connection has not started: no task, no link.
+/// [`admit`](Self::admit) starts it; dropping it refuses the peer (the
+/// socket closes at once).
+#[derive(Debug)]
+pub struct Incoming {
+    stream: TcpStream,
+    peer: SocketAddr,
+    params: Params,
+    live: Arc<AtomicUsize>,
+}
+
+impl Incoming {
+    /// The remote address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Starts the connection as controlled station.
+    pub fn admit(self) -> Connection {
         let link = Link::new(Role::Controlled, self.params, now());
-        Ok(spawn(stream, peer, link))
+        spawn_tcp(self.stream, self.peer, link, Some(self.live))
     }
 }
 
@@ -222,22 +329,76 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-fn spawn(stream: TcpStream, peer: SocketAddr, link: Link) -> Connection {
+/// Counts a running connection task while it lives.
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn spawn_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    link: Link,
+    live: Option<Arc<AtomicUsize>>,
+) -> Connection {
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%error, "TCP_NODELAY not set");
     }
+    let live = live.map(Live::new);
+    spawn(peer, link, move |io| async move {
+        let _live = live;
+        let mut stream = stream;
+        let (reader, writer) = stream.split();
+        run(reader, writer, io).await;
+    })
+}
+
+/// The task's ends of the channels to the application.
+struct TaskIo {
+    link: Link,
+    asdus: mpsc::Receiver<Vec<u8>>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    max_backlog: Arc<AtomicUsize>,
+}
+
+/// Starts the task `task` builds on the channels of a new [`Connection`].
+fn spawn<F, T>(peer: SocketAddr, link: Link, task: F) -> Connection
+where
+    F: FnOnce(TaskIo) -> T,
+    T: Future<Output = ()> + Send + 'static,
+{
     let role = link.role();
-    let (asdu_tx, asdu_rx) = mpsc::channel(ASDU_QUEUE);
-    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
-    let (command_tx, command_rx) = mpsc::unbounded_channel();
+    let (asdu_tx, asdus) = mpsc::channel(ASDU_QUEUE);
+    let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
+    let (command_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let max_backlog = Arc::new(AtomicUsize::new(0));
+    let io = TaskIo {
+        link,
+        asdus,
+        commands,
+        events,
+        max_backlog: Arc::clone(&max_backlog),
+    };
     let span = info_span!("iec104", %peer, %role);
-    let task = tokio::spawn(run(stream, link, asdu_rx, command_rx, event_tx).instrument(span));
+    let task = tokio::spawn(task(io).instrument(span));
     Connection {
         sender: AsduSender { tx: asdu_tx },
         events: event_rx,
         commands: command_tx,
         peer,
         role,
+        max_backlog,
         task,
     }
 }
@@ -249,22 +410,37 @@ fn send_to_link(link: &mut Link, asdu: &[u8]) {
     }
 }
 
-async fn run(
-    mut stream: TcpStream,
-    mut link: Link,
-    mut asdus: mpsc::Receiver<Vec<u8>>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::Sender<Event>,
-) {
-    let (mut reader, mut writer) = stream.split();
+async fn run<R, W>(mut reader: R, mut writer: W, io: TaskIo)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let TaskIo {
+        mut link,
+        mut asdus,
+        mut commands,
+        events,
+        max_backlog,
+    } = io;
+    let limit = backlog_limit(link.params().k);
     let mut read_buf = vec![0u8; READ_BUFFER];
     let mut out: Vec<u8> = Vec::new();
+    let mut most = 0usize;
     let mut pending: Option<Event> = None;
     let mut asdus_open = true;
     let mut commands_open = true;
     loop {
         if let Some(bytes) = link.poll_transmit() {
-            out.extend_from_slice(&bytes);
+            let waiting = out.len().saturating_add(bytes.len());
+            if waiting > limit {
+                link.handle_backlog_overflow(waiting, limit);
+            } else {
+                out.extend_from_slice(&bytes);
+                if out.len() > most {
+                    most = out.len();
+                    max_backlog.store(most, Ordering::Relaxed);
+                }
+            }
         }
         if pending.is_none() {
             pending = link.poll_event();
@@ -336,19 +512,58 @@ async fn run(
             else => break,
         }
     }
-    debug!(reason = ?link.close_reason(), "connection task ends");
+    match link.close_reason() {
+        Some(reason @ CloseReason::PeerNotReading { .. }) => {
+            warn!(%reason, "connection closed");
+        }
+        reason => debug!(?reason, "connection task ends"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    //! Over loopback TCP where the socket matters (connecting, refusing,
+    //! closing, a peer that does not read); the timers and the k window
+    //! over an in-memory stream on tokio's paused clock, so that t1, t3 and
+    //! the wait for the window take no real time. Real sockets cannot run
+    //! on the paused clock: the kernel's progress does not count as work
+    //! for tokio, which then advances the clock past deadlines (t0, t1)
+    //! that the kernel was about to meet.
+
     use super::*;
     use crate::iec104::apci::{self, Apci, FrameError, UFunction, decode_frame};
-    use crate::iec104::link::{CloseReason, Unanswered};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::iec104::link::Unanswered;
+    use tokio::io::DuplexStream;
 
     fn loopback() -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 0))
+    }
+
+    /// A connection driven over an in-memory stream instead of TCP.
+    fn spawn_on(stream: DuplexStream, link: Link) -> Connection {
+        spawn(loopback(), link, move |io| async move {
+            let (reader, writer) = tokio::io::split(stream);
+            run(reader, writer, io).await;
+        })
+    }
+
+    /// Octets the in-memory streams hold in each direction, as a socket
+    /// buffer does.
+    const STREAM_BUFFER: usize = 64 * 1024;
+
+    /// A client and a server connected by an in-memory stream.
+    fn memory_pair(params: Params) -> (Connection, Connection) {
+        let (a, b) = tokio::io::duplex(STREAM_BUFFER);
+        let client = spawn_on(a, controlling(params));
+        let server = spawn_on(b, Link::new(Role::Controlled, params, now()));
+        (client, server)
+    }
+
+    async fn started_memory_pair(params: Params) -> (Connection, Connection) {
+        let (mut client, mut server) = memory_pair(params);
+        assert_eq!(client.recv().await, Some(Event::DataTransferStarted));
+        assert_eq!(server.recv().await, Some(Event::DataTransferStarted));
+        (client, server)
     }
 
     async fn pair(params: Params) -> (Connection, Connection) {
@@ -375,8 +590,8 @@ mod tests {
         }
     }
 
-    /// Reads one whole frame from a raw socket.
-    async fn read_frame(stream: &mut TcpStream) -> Option<Apci> {
+    /// Reads one whole frame from a raw socket or stream.
+    async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Apci> {
         let mut header = [0u8; 2];
         stream.read_exact(&mut header).await.ok()?;
         let mut frame = header.to_vec();
@@ -436,9 +651,9 @@ mod tests {
         assert_eq!(server.recv().await, Some(Event::DataTransferStarted));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn send_waits_while_k_frames_are_unacknowledged_because_the_peer_stops_reading() {
-        let (client, mut server) = started_pair(Params::default()).await;
+        let (client, mut server) = started_memory_pair(Params::default()).await;
         // The server application reads no events: the server stops reading
         // its socket once its event queue is full, so acknowledgements stop
         // and the client's k window closes.
@@ -467,17 +682,15 @@ mod tests {
         assert_eq!(client.send(asdu(0)).await, Ok(()));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn client_closes_a_peer_that_stops_acknowledging_after_t1() {
-        let listener = TcpListener::bind(loopback()).await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let params = Params {
             t1: Duration::from_millis(200),
             t2: Duration::from_millis(100),
             ..Params::default()
         };
-        let mut client = connect(addr, params).await.unwrap();
-        let (mut peer, _) = listener.accept().await.unwrap();
+        let (ours, mut peer) = tokio::io::duplex(STREAM_BUFFER);
+        let mut client = spawn_on(ours, controlling(params));
         assert_eq!(
             read_frame(&mut peer).await,
             Some(Apci::U(UFunction::StartDtAct))
@@ -505,18 +718,15 @@ mod tests {
         assert_eq!(client.send(asdu(8)).await, Err(SendError::Closed));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn server_closes_a_client_that_does_not_answer_testfr() {
         let params = Params {
             t1: Duration::from_millis(200),
             t3: Duration::from_millis(100),
             ..Params::default()
         };
-        let listener = Listener::bind(loopback(), params).await.unwrap();
-        let mut raw = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let mut server = listener.accept().await.unwrap();
+        let (ours, mut raw) = tokio::io::duplex(STREAM_BUFFER);
+        let mut server = spawn_on(ours, Link::new(Role::Controlled, params, now()));
         assert_eq!(
             read_frame(&mut raw).await,
             Some(Apci::U(UFunction::TestFrAct))
@@ -566,6 +776,9 @@ mod tests {
         );
     }
 
+    /// On the real clock: the paused one would give up on connections the
+    /// kernel is about to complete, and the test would pass without a full
+    /// backlog.
     #[tokio::test]
     async fn connect_gives_up_after_t0() {
         // A listener that accepts nothing and has a backlog of one: once it
@@ -601,5 +814,140 @@ mod tests {
             client.send(vec![0; 250]).await,
             Err(SendError::TooLong(250))
         );
+    }
+
+    /// Writes TESTFR act without end and reads nothing, until the
+    /// connection breaks; the octets written.
+    async fn flood_testfr_act(mut raw: TcpStream, most: usize) -> usize {
+        let burst = u_frame(UFunction::TestFrAct).repeat(1024);
+        let mut written = 0;
+        while written < most {
+            match raw.write(&burst).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n,
+            }
+        }
+        written
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_floods_testfr_act_and_never_reads_is_closed_within_the_backlog_limit() {
+        let params = Params::default();
+        let limit = backlog_limit(params.k);
+        let listener = Listener::bind(loopback(), params).await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        // A small receive buffer, so that the kernel holds little of what
+        // the peer never reads.
+        socket.set_recv_buffer_size(4096).unwrap();
+        let (raw, server) = tokio::join!(
+            socket.connect(listener.local_addr().unwrap()),
+            listener.accept()
+        );
+        let mut server = server.unwrap();
+        // Far more than the kernel's buffers and the limit together.
+        let most = 64 * 1024 * 1024;
+        let flood = tokio::spawn(flood_testfr_act(raw.unwrap(), most));
+        match server.recv().await {
+            Some(Event::Closed(CloseReason::PeerNotReading {
+                waiting,
+                limit: reported,
+            })) => {
+                assert_eq!(reported, limit);
+                assert!(waiting > limit, "{waiting} octets");
+            }
+            other => panic!("closed for the backlog expected, got {other:?}"),
+        }
+        assert_eq!(server.recv().await, None);
+        assert!(server.max_backlog() <= limit, "{}", server.max_backlog());
+        assert!(
+            server.max_backlog() > limit - READ_BUFFER,
+            "the backlog was filled before the close: {}",
+            server.max_backlog()
+        );
+        let written = flood.await.unwrap();
+        assert!(written < most, "the peer's writes failed once closed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_backlog_of_a_peer_that_sends_without_reading_never_exceeds_the_limit() {
+        let params = Params::default();
+        let limit = backlog_limit(params.k);
+        // A stream that holds 1 Ki octets towards the peer, which never
+        // reads: the rest of the answers wait in the driver.
+        let (ours, mut raw) = tokio::io::duplex(1024);
+        let mut server = spawn_on(ours, Link::new(Role::Controlled, params, now()));
+        let burst = u_frame(UFunction::TestFrAct).repeat(100);
+        let mut sent = 0usize;
+        let event = loop {
+            tokio::select! {
+                biased;
+                event = server.recv() => break event,
+                written = raw.write_all(&burst) => match written {
+                    Ok(()) => sent += burst.len(),
+                    // Closed: the event is queued already.
+                    Err(_) => break server.recv().await,
+                },
+            }
+        };
+        let Some(Event::Closed(CloseReason::PeerNotReading {
+            waiting,
+            limit: reported,
+        })) = event
+        else {
+            panic!("closed for the backlog expected, got {event:?}");
+        };
+        assert_eq!(reported, limit);
+        assert!(
+            waiting > limit && waiting <= limit + 1024,
+            "closed at the first answers beyond the limit: {waiting}"
+        );
+        assert!(server.max_backlog() <= limit);
+        assert!(sent > limit, "{sent} octets sent");
+    }
+
+    #[tokio::test]
+    async fn a_refused_incoming_connection_starts_no_task_and_is_closed_at_once() {
+        let listener = Listener::bind(loopback(), Params::default()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        for _ in 0..200 {
+            let (raw, incoming) = tokio::join!(TcpStream::connect(addr), listener.incoming());
+            let mut raw = raw.unwrap();
+            let incoming = incoming.unwrap();
+            assert_eq!(incoming.peer(), raw.local_addr().unwrap());
+            assert_eq!(listener.connections(), 0, "nothing runs for it");
+            drop(incoming);
+            assert_eq!(read_frame(&mut raw).await, None, "closed");
+        }
+        assert_eq!(listener.connections(), 0, "the refused left nothing");
+        // An admitted connection runs until it is closed.
+        let (raw, incoming) = tokio::join!(TcpStream::connect(addr), listener.incoming());
+        let mut raw = raw.unwrap();
+        let server = incoming.unwrap().admit();
+        assert_eq!(listener.connections(), 1);
+        raw.write_all(&u_frame(UFunction::TestFrAct)).await.unwrap();
+        assert_eq!(
+            read_frame(&mut raw).await,
+            Some(Apci::U(UFunction::TestFrCon))
+        );
+        server.close().await;
+        assert_eq!(listener.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn control_requests_from_many_callers_at_once_are_each_answered() {
+        let (client, mut server) = started_pair(Params::default()).await;
+        // More callers than the command queue holds: the rest wait for room.
+        let answers =
+            futures::future::join_all((0..COMMAND_QUEUE * 4).map(|_| client.stop_data_transfer()))
+                .await;
+        let stopped = answers.iter().filter(|a| a.is_ok()).count();
+        assert_eq!(stopped, 1, "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Ok(()) | Err(ControlError::WrongState(_)))),
+            "{answers:?}"
+        );
+        assert_eq!(server.recv().await, Some(Event::DataTransferStopped));
     }
 }

@@ -146,6 +146,18 @@ pub enum CloseReason {
         /// Our role.
         role: Role,
     },
+    /// The peer does not read what it is sent: the octets waiting for the
+    /// transport would exceed the driver's limit (a peer that sends TESTFR
+    /// act or I-frames without end and never reads the answers).
+    #[error(
+        "the peer does not read: {waiting} octets would wait to be sent, more than the limit of {limit}"
+    )]
+    PeerNotReading {
+        /// Octets that would wait, the refused frames included.
+        waiting: usize,
+        /// The driver's limit.
+        limit: usize,
+    },
 }
 
 /// What the link reports to the application.
@@ -275,8 +287,18 @@ pub struct Link {
     params: Params,
     state: State,
     close_reason: Option<CloseReason>,
+    /// At most one partial frame (254 octets) plus the bytes of the last
+    /// [`Link::handle_bytes`]: every whole frame is taken out at once.
     reader: FrameReader,
+    /// Frames since the last [`Link::poll_transmit`]: the answers to one
+    /// input (a frame or two on a timeout; for received bytes about as
+    /// many octets: a U con per U act, an S-frame per w I-frames) and the
+    /// I-frames sent (at most k); the driver takes them after each input
+    /// and bounds what waits for the socket.
     transmit: Vec<u8>,
+    /// Events since the last [`Link::poll_event`]: at most one per frame
+    /// of one input, plus one. The driver reads the socket only while none
+    /// waits, so this holds the events of one read at most.
     events: VecDeque<Event>,
     /// V(S).
     next_send: u16,
@@ -478,6 +500,13 @@ impl Link {
     /// Closes the link locally; nothing more is transmitted.
     pub fn close(&mut self) {
         self.close_with(CloseReason::Local);
+    }
+
+    /// The transport cannot take what the link transmits: `waiting` octets
+    /// would wait to be written, more than the driver's `limit`. Closes the
+    /// link with [`CloseReason::PeerNotReading`].
+    pub fn handle_backlog_overflow(&mut self, waiting: usize, limit: usize) {
+        self.close_with(CloseReason::PeerNotReading { waiting, limit });
     }
 
     /// Sends an ASDU in an I-frame; the frame also acknowledges everything
@@ -1435,6 +1464,24 @@ mod tests {
         assert_eq!(
             closed_with(&mut link),
             Some(CloseReason::Io(io::ErrorKind::ConnectionReset))
+        );
+    }
+
+    #[test]
+    fn a_backlog_overflow_closes_with_its_sizes_and_drops_what_was_to_be_sent() {
+        let t0 = Instant::now();
+        let mut link = started_controlled(params(), t0);
+        link.handle_bytes(&u_frame(UFunction::TestFrAct), t0);
+        link.handle_backlog_overflow(70_006, 70_000);
+        let reason = CloseReason::PeerNotReading {
+            waiting: 70_006,
+            limit: 70_000,
+        };
+        assert_eq!(closed_with(&mut link), Some(reason));
+        assert_eq!(link.poll_transmit(), None, "the TESTFR con is dropped");
+        assert_eq!(
+            reason.to_string(),
+            "the peer does not read: 70006 octets would wait to be sent, more than the limit of 70000"
         );
     }
 

@@ -151,20 +151,22 @@ pub async fn run(
 
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let conn = match accepted {
-                    Ok(c) => c,
+            // Decided on the address before anything runs for the
+            // connection: a refused one is a socket closed at once.
+            accepted = listener.incoming() => {
+                let incoming = match accepted {
+                    Ok(i) => i,
                     Err(e) => {
                         warn!("accept failed: {e}");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
-                let peer = conn.peer();
+                let peer = incoming.peer();
                 if !s.allows(peer.ip()) {
                     warn!(%peer, "master refused: not in the allow-list");
                     masters.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    drop(conn);
+                    drop(incoming);
                     continue;
                 }
                 let kick = Arc::new(Notify::new());
@@ -179,9 +181,10 @@ pub async fn run(
                 if !admitted.unwrap_or(false) {
                     warn!(%peer, max = s.max_connections, "master refused: connection limit reached");
                     masters.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    drop(conn);
+                    drop(incoming);
                     continue;
                 }
+                let conn = incoming.admit();
                 let station = station.clone();
                 let masters = Arc::clone(&masters);
                 tokio::spawn(async move {

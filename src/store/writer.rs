@@ -183,6 +183,16 @@ impl Writer {
     /// Starts the writer task; connecting happens in the background (Valkey
     /// may be down at start). Needs a tokio runtime.
     pub fn spawn(cfg: StoreConfig) -> WriterHandle {
+        // Unbounded on purpose, and bounded in effect: `submit` must never
+        // wait (the IEC 104 link must not wait for Valkey), and the task
+        // receives from this channel while it connects, writes and pauses
+        // (`drive`), while it is idle (`wait`) and before each batch
+        // (`drain_ready`), so the channel holds only what was submitted
+        // since the task last ran; the points then live in
+        // the bounded `Buffer` (one image value per address, at most
+        // `stream_max_length` stream entries). Producers are held back at
+        // their source instead: `room` makes the inbound link wait while
+        // more than its limit is pending and Valkey keeps up.
         let (tx, rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = watch::channel(false);
         let (settled_tx, settled_rx) = watch::channel(0);

@@ -189,6 +189,28 @@ fn masters_outside_the_allow_list_are_refused() {
 }
 
 #[test]
+fn a_flood_of_masters_outside_the_allow_list_is_refused_each_at_once_and_counted() {
+    let valkey = ValkeyGuard::start();
+    let server = Server::start(&valkey, &["--allow", "10.0.0.0/8"]);
+    let flood = 200;
+    for n in 0..flood {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        s.set_read_timeout(Some(T)).expect("timeout");
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            s.read(&mut buf).expect("EOF, not a timeout"),
+            0,
+            "connection {n} closed at once"
+        );
+    }
+    // The connection with which Server::start saw the listener was the first.
+    until("every refusal counted", || {
+        server_status(&valkey)["refused"] == json!(flood + 1)
+    });
+    assert_eq!(server_status(&valkey)["masters"], json!([]));
+}
+
+#[test]
 fn masters_beyond_the_connection_limit_are_refused() {
     let valkey = ValkeyGuard::start();
     let server = Server::start(&valkey, &["--max-connections", "1"]);
