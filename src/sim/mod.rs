@@ -211,7 +211,7 @@ impl Layout {
         models.extend(std::iter::repeat_n(Model::Switch, switches));
         models.extend(std::iter::repeat_n(Model::Alarm, alarms));
         models.extend(std::iter::repeat_n(Model::Tap, taps));
-        models.extend((0..floats).map(|i| FLOATS[i % FLOATS.len()]));
+        models.extend(FLOATS.iter().copied().cycle().take(floats));
         models.extend(std::iter::repeat_n(
             Model::Scaled {
                 min: 0,
@@ -226,7 +226,7 @@ impl Layout {
     }
 
     fn load(n: u32, shape: LoadAsdu) -> Layout {
-        let models = (0..n as usize).map(|i| FLOATS[i % FLOATS.len()]).collect();
+        let models = FLOATS.iter().copied().cycle().take(n as usize).collect();
         Layout {
             models,
             load: Some(shape),
@@ -414,8 +414,9 @@ impl Sim {
     fn change_one(&mut self) {
         let n = self.layout.models.len() as u64;
         let index = self.rng.below(n) as usize;
-        let ca = self.cas[self.rng.below(self.cas.len() as u64) as usize];
-        let Some(&model) = self.layout.models.get(index) else {
+        let station = self.rng.below(self.cas.len() as u64) as usize;
+        let (Some(&ca), Some(&model)) = (self.cas.get(station), self.layout.models.get(index))
+        else {
             return;
         };
         let ioa = index as u32 + 1;
@@ -445,7 +446,11 @@ impl Sim {
         let n = self.layout.models.len() as u32;
         let per = shape.objects().min(n);
         let mut next_ioa = 1u32;
-        let mut station = 0usize;
+        // Station after station; SimArgs::stations never gives an empty list.
+        let mut stations = self.cas.clone().into_iter().cycle();
+        let Some(mut ca) = stations.next() else {
+            return;
+        };
         let mut report = tokio::time::interval(Duration::from_secs(1));
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         report.tick().await;
@@ -491,13 +496,12 @@ impl Sim {
                     if self.stats.started() > 0 && self.tx.len() < UPDATE_CAPACITY / 2 => {
                     let burst = if limit.is_some() { 4 } else { 64 };
                     for _ in 0..burst {
-                        let ca = self.cas[station];
                         let (asdu, following) = self.load_asdu(shape, ca, next_ioa, per, n);
                         self.image.insert_many(ca, asdu.objects.iter().map(|o| (o.ioa, o.element.clone())));
                         self.publish(&asdu);
                         next_ioa = following;
                         if next_ioa == 1 {
-                            station = (station + 1) % self.cas.len();
+                            ca = stations.next().unwrap_or(ca);
                         }
                     }
                     tokio::task::yield_now().await;
