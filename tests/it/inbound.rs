@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::interop::{CA, T, in_c104_interrogation, station_points, summary};
 use crate::support::{
     InboundConnector as Connector, Peer, ValkeyClusterGuard, ValkeyGuard, c104_rtu, free_port,
+    send_signal,
 };
 
 fn image(valkey: &ValkeyGuard, ca: u16, ioa: u32) -> Option<DataPoint> {
@@ -272,17 +273,12 @@ fn a_frozen_rtu_is_detected_by_t1_and_t3_and_the_link_recovers() {
     c.until("connected", T, || {
         c.status(&valkey)["state"] == json!("connected")
     });
-    let pid = i32::try_from(rtu.pid()).expect("pid");
-    unsafe {
-        libc::kill(pid, libc::SIGSTOP);
-    }
+    send_signal(rtu.pid(), libc::SIGSTOP).expect("SIGSTOP to the RTU");
     // t3 = 1 s idle → TESTFR act; unanswered for t1 = 2 s → closed.
     c.until("the silent peer detected", Duration::from_secs(10), || {
         c.status(&valkey)["state"] != json!("connected")
     });
-    unsafe {
-        libc::kill(pid, libc::SIGCONT);
-    }
+    send_signal(rtu.pid(), libc::SIGCONT).expect("SIGCONT to the RTU");
     c.until("connected again", T, || {
         c.status(&valkey)["state"] == json!("connected")
     });

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::interop::{CA, T};
 use crate::server::{Server, floats, interrogate, server_status, started, until, write_points};
-use crate::support::{Peer, ValkeyGuard, c104_master};
+use crate::support::{Peer, ValkeyGuard, c104_master, send_signal};
 
 const STARTDT_ACT: [u8; 6] = [0x68, 4, 0x07, 0, 0, 0];
 const STARTDT_CON: [u8; 6] = [0x68, 4, 0x0B, 0, 0, 0];
@@ -319,9 +319,8 @@ fn a_master_killed_mid_interrogation_harms_no_other_that_keeps_receiving() {
         // A asks for everything and is killed at its first point.
         a.send(&json!({"op": "gi", "ca": CA}));
         a.expect_line(|v| v["event"] == "point" && v["cot"] == 20, T);
-        // SAFETY: kill(2) on the pid of a child not yet reaped.
-        let rc = unsafe { libc::kill(a.pid() as libc::pid_t, libc::SIGKILL) };
-        assert_eq!(rc, 0, "SIGKILL sent");
+        let sent = send_signal(a.pid(), libc::SIGKILL);
+        assert!(sent.is_ok(), "SIGKILL sent: {sent:?}");
         let at_kill = written.load(Ordering::Relaxed);
         writer.join().expect("writer");
         at_kill

@@ -42,7 +42,7 @@ pub use peer::{Peer, START_TIMEOUT, c104_master, c104_rtu, peers_dir, python};
 #[allow(unused_imports)]
 pub use postgres::PostgresGuard;
 #[allow(unused_imports)]
-pub use process::{TempDir, free_port};
+pub use process::{TempDir, free_port, send_signal};
 #[allow(unused_imports)]
 pub use raw_rtu::{RawLink, RawRtu, Received, command_answer, pack_points};
 #[allow(unused_imports)]

@@ -115,8 +115,36 @@ pub(crate) fn is_executable(path: &Path) -> bool {
 
 /// Whether this process runs as root.
 pub(crate) fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    sys::effective_uid() == 0
+}
+
+/// Sends `signal` to process `pid` (kill(2)); signal 0 only checks that it
+/// exists. Meant for the tests' own children not yet reaped, whose pid
+/// cannot have been reused.
+pub fn send_signal(pid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("pid {pid}")))?;
+    sys::kill(pid, signal)
+}
+
+/// The two system calls the tests make through libc: the only unsafe code
+/// of the tests.
+#[allow(unsafe_code, reason = "kill(2) and geteuid(2) have no safe std form")]
+mod sys {
+    use std::io;
+
+    pub(super) fn kill(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
+        // SAFETY: kill(2) takes two integers and touches no memory of ours.
+        match unsafe { libc::kill(pid, signal) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    pub(super) fn effective_uid() -> libc::uid_t {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() }
+    }
 }
 
 /// The last `lines` lines of a log file, for failure messages.
@@ -164,13 +192,9 @@ pub(crate) fn stop_child(child: &mut Child, signal: libc::c_int, grace: Duration
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: plain kill(2) on our own child, which is not reaped yet, so
-        // the pid cannot have been reused.
-        unsafe {
-            libc::kill(pid, signal);
-        }
-    }
+    // Our own child, not reaped yet, so the pid cannot have been reused. A
+    // failure shows as the child not exiting, which the kill below handles.
+    let _ = send_signal(child.id(), signal);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
