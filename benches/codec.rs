@@ -3,6 +3,16 @@
 //!
 //! Run: `cargo bench --bench codec`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    reason = "a benchmark: a case that does not build stops it loudly"
+)]
+
 use std::hint::black_box;
 
 use alp_connex::iec104::asdu::{Asdu, InformationObject};

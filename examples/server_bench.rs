@@ -30,6 +30,16 @@
 //!    it through `Connection::recv`. Latency = receipt - send, over every
 //!    (master, entry) pair: p50, p99, max, and the entries delivered.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    reason = "a benchmark tool: a failed setup stops it loudly"
+)]
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

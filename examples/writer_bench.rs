@@ -2,6 +2,16 @@
 //! submits of 48, as an nc48 ASDU gives them) and times until every one is
 //! written. `cargo run --release --example writer_bench -- PORT [N] [POINTS]`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    reason = "a benchmark tool: a failed setup stops it loudly"
+)]
+
 use std::time::{Duration, Instant};
 
 use alp_connex::store::{Mode, PointRecord, StoreConfig, Writer};

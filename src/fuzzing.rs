@@ -5,6 +5,12 @@
 //! breaks, which is what a fuzzer looks for. The binary parsers have theirs
 //! in [`crate::iec104::fuzzing`].
 
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    reason = "the fuzz targets' assertions: a panic is what a fuzzer reports"
+)]
+
 use std::str::FromStr;
 
 use crate::contract::{DataPoint, PointValue, image_key};

@@ -121,6 +121,7 @@ fn one_malloc_arena() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: mallopt only sets a tunable of the allocator; it is called
         // before the runtime starts any thread.
+        #[allow(unsafe_code, reason = "the one unsafe call of the crate")]
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 1);
         }

@@ -2,6 +2,12 @@
 //! the test that replays their corpus in the normal suite. Each function
 //! panics when an invariant breaks, which is what a fuzzer looks for.
 
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    reason = "the fuzz targets' assertions: a panic is what a fuzzer reports"
+)]
+
 use super::asdu::{Asdu, Header};
 
 /// The ASDU decoder on arbitrary octets: never panics, and what it accepts

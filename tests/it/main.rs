@@ -1,5 +1,15 @@
 //! The one integration-test binary: every module below links once.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    reason = "tests: a failed expectation stops the test, loudly"
+)]
+
 mod support;
 
 mod cli;
