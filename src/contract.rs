@@ -772,7 +772,7 @@ fn fallback(value: PointValue, quality: Quality) -> Element {
 
 /// The image key of a point.
 pub fn image_key(casdu: u16, ioa: u32) -> String {
-    format!("process:image:casdu:{casdu}:ioa:{ioa}")
+    crate::store::keys::image_key(casdu, ioa)
 }
 
 /// JSON that is not a valid data point.

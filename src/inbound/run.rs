@@ -282,7 +282,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
 
     // The managed configuration at start, if Valkey answers in time.
     let mut settings = start;
-    let initial = tokio::time::timeout(MANAGED_AT_START, read_managed(&store_cfg, &id)).await;
+    let initial = tokio::time::timeout(MANAGED_AT_START, store::read_config(&store_cfg, &id)).await;
     match initial {
         Ok(Ok(value)) => {
             if let Some(s) = apply_managed(&ctx.layers, &value, &mut ctx.last_managed, &ctx.status)
@@ -399,19 +399,6 @@ async fn adopt_earlier_points(cfg: &StoreConfig, id: &str, session: &mut Session
             "the image was not read within {ADOPT_AT_START:?}: only the points read so far are taken over"
         ),
     }
-}
-
-/// Reads `connectors:{ID}:config` once.
-async fn read_managed(cfg: &StoreConfig, id: &str) -> Result<Option<String>, store::StoreError> {
-    use fred::interfaces::KeysInterface;
-    let client = store::connect(cfg).await?;
-    let value: Option<String> = client
-        .fred()
-        .get(store::config_key(id))
-        .await
-        .map_err(|e| store::StoreError::command("GET", &e))?;
-    client.quit().await;
-    Ok(value)
 }
 
 /// Waits until `retry_at`, marking points when the link-loss grace

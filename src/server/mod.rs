@@ -43,151 +43,12 @@ pub mod image;
 pub mod run;
 
 use std::collections::BTreeSet;
-use std::fmt;
 
-use fred::clients::Client;
-use fred::interfaces::StreamsInterface;
-use fred::types::Value;
 use tracing::{debug, warn};
-
-use crate::store::StoreError;
 
 pub use follow::{FollowStats, Following, start};
 pub use image::{Loaded, ValkeyImage, load};
 pub use run::run;
-
-/// A stream entry ID, `ms-seq`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
-pub struct StreamId {
-    /// Milliseconds part (the Unix time of the XADD unless given).
-    pub ms: u64,
-    /// Sequence within the millisecond.
-    pub seq: u64,
-}
-
-impl StreamId {
-    /// Parses `ms-seq` (or a bare `ms`, sequence 0).
-    pub fn parse(s: &str) -> Option<StreamId> {
-        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
-        Some(StreamId {
-            ms: ms.parse().ok()?,
-            seq: seq.parse().ok()?,
-        })
-    }
-}
-
-impl fmt::Display for StreamId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
-    }
-}
-
-/// One stream entry: its ID and its fields in order.
-pub(crate) type Entry = (String, Vec<(String, Value)>);
-
-/// The name-value pairs of a flat array (RESP2) or a map (RESP3) reply;
-/// none for anything else.
-fn field_pairs(reply: Value) -> Vec<(String, Value)> {
-    match reply {
-        Value::Array(flat) => flat
-            .chunks(2)
-            .filter_map(|pair| match pair {
-                [k, v] => Some((k.as_string()?, v.clone())),
-                _ => None,
-            })
-            .collect(),
-        Value::Map(map) => map
-            .inner()
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v)))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The entries of an `XRANGE`/`XREVRANGE` reply (RESP2 or RESP3 shapes);
-/// anything else gives none.
-pub(crate) fn entry_list(reply: Value) -> Vec<Entry> {
-    let Value::Array(items) = reply else {
-        return Vec::new();
-    };
-    items
-        .into_iter()
-        .filter_map(|item| {
-            let Value::Array(parts) = item else {
-                return None;
-            };
-            let mut parts = parts.into_iter();
-            let id = parts.next()?.as_string()?;
-            Some((id, field_pairs(parts.next()?)))
-        })
-        .collect()
-}
-
-/// The entries of the first (only) stream of an `XREAD` reply; none for a
-/// timeout (`nil`).
-pub(crate) fn xread_entries(reply: Value) -> Vec<Entry> {
-    match reply {
-        Value::Array(streams) => streams
-            .into_iter()
-            .next()
-            .map(|s| match s {
-                Value::Array(pair) => pair.into_iter().nth(1).map(entry_list).unwrap_or_default(),
-                _ => Vec::new(),
-            })
-            .unwrap_or_default(),
-        Value::Map(map) => map
-            .inner()
-            .into_values()
-            .next()
-            .map(entry_list)
-            .unwrap_or_default(),
-        _ => Vec::new(),
-    }
-}
-
-/// The fields of `XINFO STREAM` that tell where the stream is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StreamInfo {
-    /// Entries in the stream now.
-    pub length: u64,
-    /// The ID of the last entry ever added (deleted or not).
-    pub last_generated: StreamId,
-    /// Entries ever added.
-    pub added: u64,
-    /// The first entry's ID (`0-0` when empty).
-    pub first: StreamId,
-}
-
-/// `XINFO STREAM` of `stream`; `None` when there is no such stream.
-pub(crate) async fn stream_info(
-    client: &Client,
-    stream: &str,
-) -> Result<Option<StreamInfo>, StoreError> {
-    // One round trip: Valkey answers "no such key" for a missing stream.
-    let reply: Value = match client.xinfo_stream(stream, false, None).await {
-        Ok(reply) => reply,
-        Err(e) if e.details().contains("no such key") => return Ok(None),
-        Err(e) => return Err(StoreError::command("XINFO", &e)),
-    };
-    let mut info = StreamInfo::default();
-    for (name, value) in field_pairs(reply) {
-        let id = || {
-            value
-                .as_string()
-                .and_then(|s| StreamId::parse(&s))
-                .unwrap_or_default()
-        };
-        match name.as_str() {
-            "length" => info.length = value.as_u64().unwrap_or_default(),
-            "last-generated-id" => info.last_generated = id(),
-            "entries-added" => info.added = value.as_u64().unwrap_or_default(),
-            "recorded-first-entry-id" => info.first = id(),
-            _ => {}
-        }
-    }
-    Ok(Some(info))
-}
 
 /// Logs the first skipped item of each kind as a warning, the others at
 /// debug level (they are counted by the caller).
@@ -216,23 +77,6 @@ impl Problems {
             );
         } else {
             debug!(what = self.what, kind, at, detail, "skipped");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_ids_parse_print_and_order() {
-        let a = StreamId::parse("1795252530123-0").expect("parses");
-        let b = StreamId::parse("1795252530123-7").expect("parses");
-        assert!(a < b && b < StreamId::parse("1795252530124").expect("parses"));
-        assert_eq!(b.to_string(), "1795252530123-7");
-        assert_eq!(StreamId::default().to_string(), "0-0");
-        for bad in ["", "x-1", "1-x", "-1", "1-"] {
-            assert_eq!(StreamId::parse(bad), None, "{bad}");
         }
     }
 }
