@@ -14,6 +14,7 @@
 //!   above and owns nothing else.
 
 pub mod config;
+pub mod connector;
 pub mod contract;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -136,7 +136,7 @@ fn one_malloc_arena() {
 }
 
 /// Logging to stderr at the configured level, changeable at run time.
-fn init_logging(level: LogLevel) -> alp_connex::inbound::LogControl {
+fn init_logging(level: LogLevel) -> alp_connex::connector::LogControl {
     use tracing_subscriber::prelude::*;
     let (filter, handle) = tracing_subscriber::reload::Layer::new(level.filter());
     tracing_subscriber::registry()

@@ -8,4 +8,4 @@
 pub mod run;
 pub mod session;
 
-pub use run::{LogControl, run};
+pub use run::run;

@@ -11,29 +11,30 @@
 //!            │        │                                                   │ GI of a station (its M_EI, cause 46)
 //!            └─ wait reconnect_interval ◄┘  link-loss grace (also while an attempt hangs) ─► marks
 //!   interrogation timeout (Session::next_deadline) ─► Session::on_timeout ─► C_CI that waited for it
-//!   status task: every 5 s or on change ─► SET connectors:{ID}:status EX 15
+//!   status (connector runtime): every 5 s or on change ─► SET connectors:{ID}:status EX 15
 //! ```
 //!
-//! A changed managed configuration restarts the connection with the new
-//! settings at once; an identical one does nothing; an invalid one is
-//! refused (logged once, shown in the status) and the connector keeps its
-//! last good settings.
+//! The status heartbeat, the managed configuration watch, the log level and
+//! shutdown are the connector runtime's ([`crate::connector`]); this loop
+//! only fills in the role's status fields ([`InboundStatus`]). A changed
+//! managed configuration restarts the connection with the new settings at
+//! once (a change of the log level alone only sets the level); an
+//! identical one does nothing; an invalid one is refused (logged once,
+//! shown in the status) and the connector keeps its last good settings.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use super::session::{Output, Session, SessionConfig};
 use crate::config::{InboundSettings, Layers, LogLevel};
+use crate::connector::{self, LogControl, Managed, Shutdown, State, Status, StatusCell, now_ms};
 use crate::contract::DataPoint;
 use crate::iec104::driver::{self, Connection};
 use crate::iec104::link::Event;
-use crate::iec104::time::rfc3339_ms;
 use crate::store::{self, PointRecord, StoreConfig, Writer, WriterHandle};
 
 /// How long the start waits for the managed configuration before it
@@ -55,30 +56,20 @@ const MARK_CHUNK: usize = 1024;
 /// Status refresh period (the key lives 15 s).
 const STATUS_PERIOD: Duration = Duration::from_secs(5);
 
-/// Changes the log level at run time (managed `log_level`).
-pub type LogControl = Box<dyn Fn(LogLevel) + Send + Sync>;
-
-/// The connector's state as the status shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkState {
-    Connecting,
-    Connected,
-    Disconnected,
-    Stopped,
+impl connector::Settings for InboundSettings {
+    fn log_level(&self) -> LogLevel {
+        self.log_level
+    }
 }
 
-/// `connectors:{ID}:status` (CONTRACT.md), with extensions.
-#[derive(Debug, Clone, Serialize)]
-struct Status {
-    id: String,
-    kind: &'static str,
-    version: &'static str,
-    state: LinkState,
+/// The inbound role's own status fields, beside the contract's common ones
+/// ([`Status`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InboundStatus {
+    /// The remote station's `host:port` of the current or last attempt.
     remote: Option<String>,
-    since: String,
+    /// Why the last connection ended.
     last_error: Option<String>,
-    config_error: Option<String>,
     points_received: u64,
     reconnects: u64,
     // Extensions.
@@ -102,72 +93,15 @@ struct ValkeyStatus {
     last_error: Option<String>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Shared status plus a wake-up for the status task.
-#[derive(Clone)]
-struct StatusCell {
-    inner: Arc<Mutex<Status>>,
-    changed: Arc<Notify>,
-}
-
-impl StatusCell {
-    fn update(&self, f: impl FnOnce(&mut Status)) {
-        if let Ok(mut s) = self.inner.lock() {
-            f(&mut s);
+/// Sets the link's state and remote; `since` restarts when either changes.
+fn set_link(status: &StatusCell<InboundStatus>, state: State, remote: Option<String>) {
+    status.update(|s| {
+        if s.role.remote != remote {
+            s.restart_since();
         }
-        self.changed.notify_one();
-    }
-
-    fn set_state(&self, state: LinkState, remote: Option<String>) {
-        self.update(|s| {
-            if s.state != state || s.remote != remote {
-                s.since = rfc3339_ms(now_ms());
-            }
-            s.state = state;
-            s.remote = remote;
-        });
-    }
-
-    fn json(&self, writer: &WriterHandle, session: Option<&SessionSnapshot>) -> String {
-        let w = writer.stats();
-        let Ok(mut s) = self.inner.lock() else {
-            return String::new();
-        };
-        s.valkey = ValkeyStatus {
-            connected: w.connected,
-            written: w.written,
-            pending: w.pending,
-            dropped_stream_entries: w.dropped_stream_entries,
-            trimmed_stream_entries: w.trimmed_stream_entries,
-            outages: w.outages,
-            last_error: w.last_error.clone(),
-        };
-        if let Some(snap) = session {
-            s.points_received = snap.points_received;
-            s.unknown_types = snap.unknown_types;
-            s.negative_confirmations = snap.negative_confirmations;
-            s.malformed_asdus = snap.malformed_asdus;
-            s.points_known = snap.points_known;
-            s.hint = snap.hint;
-        }
-        serde_json::to_string(&*s).unwrap_or_default()
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct SessionSnapshot {
-    points_received: u64,
-    unknown_types: u64,
-    negative_confirmations: u64,
-    malformed_asdus: u64,
-    points_known: usize,
-    hint: Option<&'static str>,
+        s.set_state(state);
+        s.role.remote = remote;
+    });
 }
 
 /// Why a connection ended.
@@ -182,37 +116,13 @@ enum Ended {
 
 /// What the loops share.
 struct Ctx {
-    layers: Layers,
-    managed: watch::Receiver<Option<String>>,
-    last_managed: Option<String>,
-    status: StatusCell,
+    managed: Managed<InboundSettings>,
+    status: StatusCell<InboundStatus>,
     writer: WriterHandle,
-    snap_tx: watch::Sender<SessionSnapshot>,
-    shutdown: watch::Receiver<bool>,
-    log: LogControl,
-    /// The managed configuration watch is running (it only ends with the
-    /// process; without this, a closed watch would wake every `select!`).
-    watching: bool,
+    shutdown: Shutdown,
 }
 
 impl Ctx {
-    fn watch_ended(&mut self) {
-        error!("the managed configuration watch ended: keeping the current settings");
-        self.watching = false;
-    }
-
-    /// Takes the current managed value: new settings when it is valid and
-    /// changes more than the log level (which is applied at once, without
-    /// touching the connection).
-    fn take_managed(&mut self, current: &InboundSettings) -> Option<InboundSettings> {
-        let value = self.managed.borrow_and_update().clone();
-        let new = apply_managed(&self.layers, &value, &mut self.last_managed, &self.status)?;
-        (self.log)(new.log_level);
-        let mut same_but_log = new.clone();
-        same_but_log.log_level = current.log_level;
-        (same_but_log != *current).then_some(new)
-    }
-
     fn submit(&self, points: Vec<DataPoint>) {
         submit(&self.writer, points);
     }
@@ -233,75 +143,42 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
     let id = start.id.clone();
     let store_cfg = StoreConfig::from_settings(&start.redis, &id);
     let writer = Writer::spawn(store_cfg.clone());
-    let managed = store::watch_config(store_cfg.clone(), &id);
-    let status = StatusCell {
-        inner: Arc::new(Mutex::new(Status {
-            id: id.clone(),
-            kind: "iec104-inbound",
-            version: env!("CARGO_PKG_VERSION"),
-            state: LinkState::Connecting,
-            remote: None,
-            since: rfc3339_ms(now_ms()),
-            last_error: None,
-            config_error: None,
-            points_received: 0,
-            reconnects: 0,
-            unknown_types: 0,
-            negative_confirmations: 0,
-            malformed_asdus: 0,
-            points_known: 0,
-            hint: None,
-            valkey: ValkeyStatus::default(),
-        })),
-        changed: Arc::new(Notify::new()),
-    };
-    let (snap_tx, snap_rx) = watch::channel(SessionSnapshot::default());
-    let status_task = tokio::spawn(status_loop(
-        store_cfg.clone(),
-        id.clone(),
-        status.clone(),
-        writer.clone(),
-        snap_rx,
+    let status = StatusCell::new(Status::new(
+        &id,
+        "iec104-inbound",
+        State::Connecting,
+        InboundStatus::default(),
     ));
-    let (stop_tx, shutdown) = watch::channel(false);
-    tokio::spawn(async move {
-        crate::shutdown::signal().await;
-        let _ = stop_tx.send(true);
+    let valkey = writer.clone();
+    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| {
+        let w = valkey.stats();
+        s.role.valkey = ValkeyStatus {
+            connected: w.connected,
+            written: w.written,
+            pending: w.pending,
+            dropped_stream_entries: w.dropped_stream_entries,
+            trimmed_stream_entries: w.trimmed_stream_entries,
+            outages: w.outages,
+            last_error: w.last_error,
+        };
     });
     let mut ctx = Ctx {
-        layers,
-        managed,
-        last_managed: None,
+        managed: Managed::watch(store_cfg.clone(), &id, layers, log),
         status,
         writer,
-        snap_tx,
-        shutdown,
-        log,
-        watching: true,
+        shutdown: Shutdown::on_signal(),
     };
 
     // The managed configuration at start, if Valkey answers in time.
-    let mut settings = start;
-    let initial = tokio::time::timeout(MANAGED_AT_START, store::read_config(&store_cfg, &id)).await;
-    match initial {
-        Ok(Ok(value)) => {
-            if let Some(s) = apply_managed(&ctx.layers, &value, &mut ctx.last_managed, &ctx.status)
-            {
-                settings = s;
-            }
-        }
-        Ok(Err(e)) => warn!(
-            "managed configuration not read at start ({e}); starting with the start-up settings"
-        ),
-        Err(_) => warn!(
-            "Valkey did not answer within {MANAGED_AT_START:?}; starting with the start-up settings"
-        ),
-    }
-    (ctx.log)(settings.log_level);
+    let mut settings = ctx
+        .managed
+        .read_at_start(&store_cfg, &id, MANAGED_AT_START, &ctx.status)
+        .await
+        .unwrap_or(start);
 
     let mut session = Session::new(&id, SessionConfig::from_client(&settings.client));
     adopt_earlier_points(&store_cfg, &id, &mut session).await;
-    publish(&ctx.snap_tx, &session);
+    publish(&ctx.status, &session);
     let mut endpoint = 0usize;
     // The grace runs from the start: points taken over from an earlier run
     // are marked when no data transfer starts within it.
@@ -316,11 +193,10 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
             .unwrap_or_else(|| (settings.client.host.clone(), settings.client.port));
         let remote = format!("{host}:{port}");
         if attempts > 0 {
-            ctx.status.update(|s| s.reconnects += 1);
+            ctx.status.update(|s| s.role.reconnects += 1);
         }
         attempts += 1;
-        ctx.status
-            .set_state(LinkState::Connecting, Some(remote.clone()));
+        set_link(&ctx.status, State::Connecting, Some(remote.clone()));
         let attempt_start = Instant::now();
         let mut ended = connection(
             &mut ctx,
@@ -345,12 +221,11 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
                 }
                 Ended::Lost(reason) => {
                     session.on_link_lost();
-                    publish(&ctx.snap_tx, &session);
+                    publish(&ctx.status, &session);
                     grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
                     ctx.status
-                        .update(|s| s.last_error = Some(format!("{remote}: {reason}")));
-                    ctx.status
-                        .set_state(LinkState::Disconnected, Some(remote.clone()));
+                        .update(|s| s.role.last_error = Some(format!("{remote}: {reason}")));
+                    set_link(&ctx.status, State::Disconnected, Some(remote.clone()));
                     endpoint += 1;
                     let retry_at =
                         (attempt_start + settings.client.reconnect_interval).max(Instant::now());
@@ -365,15 +240,13 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
         }
     }
     info!("stopping");
-    publish(&ctx.snap_tx, &session);
-    ctx.status.set_state(LinkState::Stopped, None);
+    publish(&ctx.status, &session);
+    set_link(&ctx.status, State::Stopped, None);
     if let Err(e) = ctx.writer.flush(Duration::from_secs(5)).await {
         warn!("points not written to Valkey at shutdown: {e}");
     }
-    // One last status with state "stopped".
-    ctx.status.changed.notify_one();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    status_task.abort();
+    // The last status, "stopped", with what the flush wrote.
+    heartbeat.stop().await;
 }
 
 /// Takes the points this connector wrote in an earlier run over from the
@@ -421,23 +294,18 @@ async fn wait_retry(
                     *grace_at = None;
                     session.mark_link_loss();
                     ctx.write_marked(session).await;
-                    publish(&ctx.snap_tx, session);
+                    publish(&ctx.status, session);
                 }
                 if Instant::now() >= retry_at {
                     return Ended::Lost(String::new());
                 }
             }
-            changed = ctx.managed.changed(), if ctx.watching => {
-                match changed {
-                    Ok(()) => {
-                        if let Some(new) = ctx.take_managed(settings) {
-                            return Ended::Reconfigured(Box::new(new));
-                        }
-                    }
-                    Err(_) => ctx.watch_ended(),
+            new = ctx.managed.changed(&ctx.status) => {
+                if let Some(new) = beyond_log_level(new, settings) {
+                    return Ended::Reconfigured(Box::new(new));
                 }
             }
-            _ = ctx.shutdown.changed() => return Ended::Shutdown,
+            () = ctx.shutdown.requested() => return Ended::Shutdown,
         }
     }
 }
@@ -454,36 +322,12 @@ fn endpoints(settings: &InboundSettings) -> Vec<(String, u16)> {
         .collect()
 }
 
-/// Applies a managed configuration value; returns the new settings when it
-/// differs from the last one seen and is valid.
-fn apply_managed(
-    layers: &Layers,
-    value: &Option<String>,
-    last: &mut Option<String>,
-    status: &StatusCell,
-) -> Option<InboundSettings> {
-    if value == last {
-        return None;
-    }
-    *last = value.clone();
-    let result = match value {
-        Some(json) => layers.with_managed(json),
-        None => layers.settings(),
-    };
-    match result {
-        Ok(s) => {
-            if value.is_some() {
-                info!("managed configuration applied");
-            }
-            status.update(|st| st.config_error = None);
-            Some(s)
-        }
-        Err(e) => {
-            error!("managed configuration refused, keeping the last good settings: {e}");
-            status.update(|st| st.config_error = Some(e.to_string()));
-            None
-        }
-    }
+/// Valid new managed settings that change more than the log level (the
+/// runtime has set that already, without touching the connection).
+fn beyond_log_level(new: InboundSettings, current: &InboundSettings) -> Option<InboundSettings> {
+    let mut same_but_log = new.clone();
+    same_but_log.log_level = current.log_level;
+    (same_but_log != *current).then_some(new)
 }
 
 fn submit(writer: &WriterHandle, points: Vec<DataPoint>) {
@@ -502,15 +346,17 @@ fn submit(writer: &WriterHandle, points: Vec<DataPoint>) {
     );
 }
 
-fn publish(tx: &watch::Sender<SessionSnapshot>, session: &Session) {
-    let s = session.stats();
-    let _ = tx.send(SessionSnapshot {
-        points_received: s.points_received,
-        unknown_types: s.unknown_types,
-        negative_confirmations: s.negative_confirmations,
-        malformed_asdus: s.malformed_asdus,
-        points_known: session.points_known(),
-        hint: session.hint(),
+/// The session's counters into the status (written at once).
+fn publish(status: &StatusCell<InboundStatus>, session: &Session) {
+    let stats = session.stats();
+    status.update(|s| {
+        let r = &mut s.role;
+        r.points_received = stats.points_received;
+        r.unknown_types = stats.unknown_types;
+        r.negative_confirmations = stats.negative_confirmations;
+        r.malformed_asdus = stats.malformed_asdus;
+        r.points_known = session.points_known();
+        r.hint = session.hint();
     });
 }
 
@@ -549,9 +395,9 @@ async fn connection(
                 *grace_at = None;
                 session.mark_link_loss();
                 ctx.write_marked(session).await;
-                publish(&ctx.snap_tx, session);
+                publish(&ctx.status, session);
             }
-            _ = ctx.shutdown.changed() => return Ended::Shutdown,
+            () = ctx.shutdown.requested() => return Ended::Shutdown,
         }
     };
     info!(remote = %remote, "connected; starting data transfer");
@@ -578,7 +424,7 @@ async fn connection(
             ev = conn.recv() => match ev {
                 Some(Event::DataTransferStarted) => {
                     info!(remote = %remote, "data transfer started; general interrogation");
-                    ctx.status.set_state(LinkState::Connected, Some(remote.clone()));
+                    set_link(&ctx.status, State::Connected, Some(remote.clone()));
                     *grace_at = None;
                     let mut cmds = session.connected(now_ms());
                     if settings.client.clock_sync {
@@ -597,7 +443,7 @@ async fn connection(
                     }
                     ctx.writer.room(MAX_PENDING, WRITE_STALL).await;
                     if published.elapsed() >= Duration::from_millis(500) {
-                        publish(&ctx.snap_tx, session);
+                        publish(&ctx.status, session);
                         published = Instant::now();
                     }
                 }
@@ -621,7 +467,7 @@ async fn connection(
                 ctx.write_marked(session).await;
             }
             _ = publish_tick.tick() => {
-                publish(&ctx.snap_tx, session);
+                publish(&ctx.status, session);
                 published = Instant::now();
             }
             _ = tick(&mut periodic_gi) => {
@@ -636,18 +482,13 @@ async fn connection(
                     return Ended::Lost(String::from("link closed while sending the counter interrogation"));
                 }
             }
-            changed = ctx.managed.changed(), if ctx.watching => {
-                match changed {
-                    Ok(()) => {
-                        if let Some(new) = ctx.take_managed(settings) {
-                            conn.close().await;
-                            return Ended::Reconfigured(Box::new(new));
-                        }
-                    }
-                    Err(_) => ctx.watch_ended(),
+            new = ctx.managed.changed(&ctx.status) => {
+                if let Some(new) = beyond_log_level(new, settings) {
+                    conn.close().await;
+                    return Ended::Reconfigured(Box::new(new));
                 }
             }
-            _ = ctx.shutdown.changed() => {
+            () = ctx.shutdown.requested() => {
                 conn.close().await;
                 return Ended::Shutdown;
             }
@@ -676,37 +517,63 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))
 }
 
-/// Writes the status every 5 s and on every change.
-async fn status_loop(
-    cfg: StoreConfig,
-    id: String,
-    status: StatusCell,
-    writer: WriterHandle,
-    mut snap: watch::Receiver<SessionSnapshot>,
-) {
-    let mut client = None;
-    let mut warned = false;
-    loop {
-        let snapshot = *snap.borrow_and_update();
-        let json = status.json(&writer, Some(&snapshot));
-        if client.is_none() {
-            client = store::connect(&cfg).await.ok();
-        }
-        if let Some(c) = &client {
-            match store::set_status(c, &id, &json).await {
-                Ok(()) => warned = false,
-                Err(e) => {
-                    if !warned {
-                        warn!("status not written: {e}");
-                        warned = true;
-                    }
-                }
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(STATUS_PERIOD) => {}
-            () = status.changed.notified() => {}
-            _ = snap.changed() => {}
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(v: &serde_json::Value) -> Vec<&str> {
+        let mut keys: Vec<&str> = v
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn the_status_json_has_the_contract_fields_and_the_inbound_extensions_side_by_side() {
+        let status = Status::new(
+            "rtu-a",
+            "iec104-inbound",
+            State::Connecting,
+            InboundStatus::default(),
+        );
+        let v = serde_json::to_value(&status).expect("serializes");
+        assert_eq!(
+            keys(&v),
+            [
+                "config_error",
+                "hint",
+                "id",
+                "kind",
+                "last_error",
+                "malformed_asdus",
+                "negative_confirmations",
+                "points_known",
+                "points_received",
+                "reconnects",
+                "remote",
+                "since",
+                "state",
+                "unknown_types",
+                "valkey",
+                "version"
+            ]
+        );
+        assert_eq!(
+            keys(&v["valkey"]),
+            [
+                "connected",
+                "dropped_stream_entries",
+                "last_error",
+                "outages",
+                "pending",
+                "trimmed_stream_entries",
+                "written"
+            ]
+        );
+        assert_eq!(v["state"], "connecting");
+        assert_eq!(v["kind"], "iec104-inbound");
+        assert!(v["remote"].is_null() && v["last_error"].is_null());
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::Problems;
 use super::image::{Loaded, ValkeyImage, load};
+use crate::connector::now_ms;
 use crate::contract::DataPoint;
 use crate::iec104::asdu::Asdu;
 use crate::iec104::types::{Cause, Cot};
@@ -238,9 +239,7 @@ impl Follower {
         self.last_id = id;
         self.added += 1;
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now = u64::try_from(now_ms()).unwrap_or(0);
         self.stats
             .lag_ms
             .store(now.saturating_sub(id.ms), Ordering::Relaxed);

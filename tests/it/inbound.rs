@@ -103,6 +103,9 @@ impl Connector {
 
 impl Drop for Connector {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return; // Reaped already: its pid may be another process's.
+        }
         // SIGTERM, so that the shutdown path runs; then reap.
         if let Ok(pid) = i32::try_from(self.child.id()) {
             unsafe {
@@ -627,6 +630,33 @@ fn an_invalid_managed_configuration_is_refused_and_the_connector_keeps_running()
         .matches("managed configuration refused")
         .count();
     assert_eq!(refused, 1, "logged once:\n{}", c.log_tail());
+}
+
+#[test]
+fn the_last_status_after_sigterm_is_stopped_without_a_remote() {
+    let valkey = ValkeyGuard::start();
+    // Nothing listens there: the connector keeps trying.
+    let port = free_port();
+    let mut c = Connector::start("stops", &valkey, &strs(&client(port, &[])), &[]);
+    c.until("the remote in the status", T, || {
+        c.status(&valkey)["remote"] == json!(format!("127.0.0.1:{port}"))
+    });
+    let pid = i32::try_from(c.child.id()).expect("a pid");
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + T;
+    let exit = loop {
+        if let Some(exit) = c.child.try_wait().expect("the connector's exit") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the connector did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit}\n{}", c.log_tail());
+    let st = c.status(&valkey);
+    assert_eq!(st["state"], json!("stopped"), "{st}");
+    assert_eq!(st["remote"], json!(null), "{st}");
 }
 
 #[test]
