@@ -22,6 +22,7 @@
 //! identical one does nothing; an invalid one is refused (logged once,
 //! shown in the status) and the connector keeps its last good settings.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -33,8 +34,8 @@ use super::session::{Output, Session, SessionConfig};
 use crate::config::{InboundSettings, Layers, LogLevel};
 use crate::connector::{self, LogControl, Managed, Shutdown, State, Status, StatusCell, now_ms};
 use crate::contract::DataPoint;
-use crate::iec104::driver::{self, Connection};
-use crate::iec104::link::Event;
+use crate::iec104::driver::{self, ConnectError, Connection};
+use crate::iec104::link::{CloseReason, Event, SendError};
 use crate::store::{self, PointRecord, StoreConfig, Writer, WriterHandle};
 
 /// How long the start waits for the managed configuration before it
@@ -93,25 +94,117 @@ struct ValkeyStatus {
     last_error: Option<String>,
 }
 
-/// Sets the link's state and remote; `since` restarts when either changes.
-fn set_link(status: &StatusCell<InboundStatus>, state: State, remote: Option<String>) {
+/// Where the client's connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    /// Connecting (t0) to one endpoint, until data transfer starts.
+    Connecting,
+    /// Data transfer started.
+    Connected,
+    /// The attempt failed or the link was lost: waiting for the next attempt
+    /// (`reconnect_interval` after the start of the last one).
+    WaitingToRetry,
+    /// Shut down.
+    Stopped,
+}
+
+impl ClientState {
+    /// The state of the contract's status.
+    fn status(self) -> State {
+        match self {
+            Self::Connecting => State::Connecting,
+            Self::Connected => State::Connected,
+            Self::WaitingToRetry => State::Disconnected,
+            Self::Stopped => State::Stopped,
+        }
+    }
+}
+
+/// Sets the client's state and remote; `since` restarts when either
+/// changes.
+fn set_link(status: &StatusCell<InboundStatus>, state: ClientState, remote: Option<String>) {
     status.update(|s| {
         if s.role.remote != remote {
             s.restart_since();
         }
-        s.set_state(state);
+        s.set_state(state.status());
         s.role.remote = remote;
     });
 }
 
-/// Why a connection ended.
-enum Ended {
-    /// Lost: refused, closed, t1, protocol error.
-    Lost(String),
-    /// Valid new settings: reconnect at once with them.
+/// Why a connection attempt failed or a link ended; its `Display` is the
+/// status's `last_error` (after the remote).
+#[derive(Debug, thiserror::Error)]
+enum LinkEnd {
+    /// The host name did not resolve.
+    #[error("cannot resolve: {0}")]
+    Resolve(std::io::Error),
+    /// No connection: refused, t0, another transport error.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The link closed: by the peer, t1, a framing or sequence error.
+    #[error(transparent)]
+    Closed(CloseReason),
+    /// The link refused what the connector had to send.
+    #[error("{0}")]
+    NotSent(NotSent),
+    /// The driver's connection task ended without reporting why.
+    #[error("the connection task ended without a reason")]
+    TaskEnded,
+}
+
+/// ASDUs the link did not take, and what they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NotSent {
+    what: Sending,
+    error: SendError,
+}
+
+impl fmt::Display for NotSent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.error {
+            SendError::Closed => write!(f, "link closed while sending {}", self.what),
+            error => write!(f, "{} not sent: {error}", self.what),
+        }
+    }
+}
+
+/// What the connector sends on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// A general interrogation (with the clock synchronisation after the
+    /// start of data transfer).
+    Interrogation,
+    /// A counter interrogation.
+    CounterInterrogation,
+    /// Replies to what the station sent.
+    Answer,
+}
+
+impl fmt::Display for Sending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Interrogation => "the interrogation",
+            Self::CounterInterrogation => "the counter interrogation",
+            Self::Answer => "an answer",
+        })
+    }
+}
+
+/// What ends a connection or the wait for the next one besides the link.
+enum Interrupt {
+    /// Valid new settings: connect at once with them.
     Reconfigured(Box<InboundSettings>),
-    /// Shutdown requested.
+    /// SIGINT or SIGTERM.
     Shutdown,
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The attempt failed or the link was lost.
+    Lost(LinkEnd),
+    /// New settings or shutdown.
+    Interrupted(Interrupt),
 }
 
 /// What the loops share.
@@ -185,7 +278,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
     let mut grace_at: Option<Instant> =
         (session.points_known() > 0).then(|| Instant::now() + settings.client.link_loss_grace);
     let mut attempts = 0u64;
-    'outer: loop {
+    loop {
         let endpoints = endpoints(&settings);
         let (host, port) = endpoints
             .get(endpoint % endpoints.len().max(1))
@@ -196,9 +289,9 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
             ctx.status.update(|s| s.role.reconnects += 1);
         }
         attempts += 1;
-        set_link(&ctx.status, State::Connecting, Some(remote.clone()));
+        set_link(&ctx.status, ClientState::Connecting, Some(remote.clone()));
         let attempt_start = Instant::now();
-        let mut ended = connection(
+        let ended = connection(
             &mut ctx,
             &settings,
             &host,
@@ -207,41 +300,43 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
             &mut grace_at,
         )
         .await;
-        loop {
-            match ended {
-                Ended::Shutdown => break 'outer,
-                Ended::Reconfigured(new) => {
-                    info!(remote = %remote, "managed configuration changed: connecting with the new settings");
-                    settings = *new;
-                    session.reconfigure(SessionConfig::from_client(&settings.client));
-                    session.on_link_lost();
-                    grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
-                    endpoint = 0;
-                    continue 'outer;
+        let interrupt = match ended {
+            Ended::Interrupted(interrupt) => interrupt,
+            Ended::Lost(end) => {
+                session.on_link_lost();
+                publish(&ctx.status, &session);
+                grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
+                ctx.status
+                    .update(|s| s.role.last_error = Some(format!("{remote}: {end}")));
+                set_link(
+                    &ctx.status,
+                    ClientState::WaitingToRetry,
+                    Some(remote.clone()),
+                );
+                endpoint += 1;
+                let retry_at =
+                    (attempt_start + settings.client.reconnect_interval).max(Instant::now());
+                match wait_retry(&mut ctx, &settings, &mut session, &mut grace_at, retry_at).await {
+                    None => continue,
+                    Some(interrupt) => interrupt,
                 }
-                Ended::Lost(reason) => {
-                    session.on_link_lost();
-                    publish(&ctx.status, &session);
-                    grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
-                    ctx.status
-                        .update(|s| s.role.last_error = Some(format!("{remote}: {reason}")));
-                    set_link(&ctx.status, State::Disconnected, Some(remote.clone()));
-                    endpoint += 1;
-                    let retry_at =
-                        (attempt_start + settings.client.reconnect_interval).max(Instant::now());
-                    ended = wait_retry(&mut ctx, &settings, &mut session, &mut grace_at, retry_at)
-                        .await;
-                    if matches!(ended, Ended::Lost(_)) {
-                        // Waited for the retry.
-                        continue 'outer;
-                    }
-                }
+            }
+        };
+        match interrupt {
+            Interrupt::Shutdown => break,
+            Interrupt::Reconfigured(new) => {
+                info!(remote = %remote, "managed configuration changed: connecting with the new settings");
+                settings = *new;
+                session.reconfigure(SessionConfig::from_client(&settings.client));
+                session.on_link_lost();
+                grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
+                endpoint = 0;
             }
         }
     }
     info!("stopping");
     publish(&ctx.status, &session);
-    set_link(&ctx.status, State::Stopped, None);
+    set_link(&ctx.status, ClientState::Stopped, None);
     if let Err(e) = ctx.writer.flush(Duration::from_secs(5)).await {
         warn!("points not written to Valkey at shutdown: {e}");
     }
@@ -275,14 +370,15 @@ async fn adopt_earlier_points(cfg: &StoreConfig, id: &str, session: &mut Session
 }
 
 /// Waits until `retry_at`, marking points when the link-loss grace
-/// expires; ends early on new settings or shutdown. `Lost` = time to retry.
+/// expires; ends early on new settings or shutdown (`None`: the retry is
+/// due).
 async fn wait_retry(
     ctx: &mut Ctx,
     settings: &InboundSettings,
     session: &mut Session,
     grace_at: &mut Option<Instant>,
     retry_at: Instant,
-) -> Ended {
+) -> Option<Interrupt> {
     loop {
         let deadline = match *grace_at {
             Some(g) if g < retry_at => g,
@@ -297,15 +393,15 @@ async fn wait_retry(
                     publish(&ctx.status, session);
                 }
                 if Instant::now() >= retry_at {
-                    return Ended::Lost(String::new());
+                    return None;
                 }
             }
             new = ctx.managed.changed(&ctx.status) => {
                 if let Some(new) = beyond_log_level(new, settings) {
-                    return Ended::Reconfigured(Box::new(new));
+                    return Some(Interrupt::Reconfigured(Box::new(new)));
                 }
             }
-            () = ctx.shutdown.requested() => return Ended::Shutdown,
+            () = ctx.shutdown.requested() => return Some(Interrupt::Shutdown),
         }
     }
 }
@@ -372,12 +468,10 @@ async fn connection(
     let remote = format!("{host}:{port}");
     let params = settings.client.params;
     let connecting = async {
-        let addr = resolve(host, port)
-            .await
-            .map_err(|e| format!("cannot resolve: {e}"))?;
+        let addr = resolve(host, port).await.map_err(LinkEnd::Resolve)?;
         driver::connect(addr, params)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(LinkEnd::Connect)
     };
     tokio::pin!(connecting);
     // An attempt may hang for t0: the link-loss grace still ends on time.
@@ -397,7 +491,7 @@ async fn connection(
                 ctx.write_marked(session).await;
                 publish(&ctx.status, session);
             }
-            () = ctx.shutdown.requested() => return Ended::Shutdown,
+            () = ctx.shutdown.requested() => return Ended::Interrupted(Interrupt::Shutdown),
         }
     };
     info!(remote = %remote, "connected; starting data transfer");
@@ -424,22 +518,22 @@ async fn connection(
             ev = conn.recv() => match ev {
                 Some(Event::DataTransferStarted) => {
                     info!(remote = %remote, "data transfer started; general interrogation");
-                    set_link(&ctx.status, State::Connected, Some(remote.clone()));
+                    set_link(&ctx.status, ClientState::Connected, Some(remote.clone()));
                     *grace_at = None;
                     let mut cmds = session.connected(now_ms());
                     if settings.client.clock_sync {
                         cmds.extend(session.clock_sync(now_ms()));
                     }
-                    if send_all(&conn, cmds).await.is_err() {
-                        return Ended::Lost(String::from("link closed while sending the interrogation"));
+                    if let Err(end) = send_all(&conn, cmds, Sending::Interrogation).await {
+                        return Ended::Lost(end);
                     }
                 }
                 Some(Event::Asdu(raw)) => {
                     let Output { points, replies } = session.on_asdu(&raw, now_ms());
                     ctx.submit(points);
                     ctx.write_marked(session).await;
-                    if !replies.is_empty() && send_all(&conn, replies).await.is_err() {
-                        return Ended::Lost(String::from("link closed while answering"));
+                    if let Err(end) = send_all(&conn, replies, Sending::Answer).await {
+                        return Ended::Lost(end);
                     }
                     ctx.writer.room(MAX_PENDING, WRITE_STALL).await;
                     if published.elapsed() >= Duration::from_millis(500) {
@@ -449,15 +543,15 @@ async fn connection(
                 }
                 Some(Event::DataTransferStopped) => debug!(remote = %remote, "data transfer stopped"),
                 Some(Event::Closed(reason)) => {
-                    warn!(remote = %remote, "connection lost: {reason:?}");
-                    return Ended::Lost(format!("{reason:?}"));
+                    warn!(remote = %remote, "connection lost: {reason}");
+                    return Ended::Lost(LinkEnd::Closed(reason));
                 }
-                None => return Ended::Lost(String::from("connection task ended")),
+                None => return Ended::Lost(LinkEnd::TaskEnded),
             },
             () = sleep_until(interrogation_at), if interrogation_deadline.is_some() => {
                 let cmds = session.on_timeout(now_ms());
-                if send_all(&conn, cmds).await.is_err() {
-                    return Ended::Lost(String::from("link closed while sending the counter interrogation"));
+                if let Err(end) = send_all(&conn, cmds, Sending::CounterInterrogation).await {
+                    return Ended::Lost(end);
                 }
             }
             () = sleep_until(grace_deadline), if grace_at.is_some() => {
@@ -472,25 +566,27 @@ async fn connection(
             }
             _ = tick(&mut periodic_gi) => {
                 debug!(remote = %remote, "periodic general interrogation");
-                if send_all(&conn, session.interrogation(now_ms())).await.is_err() {
-                    return Ended::Lost(String::from("link closed while sending the interrogation"));
+                let cmds = session.interrogation(now_ms());
+                if let Err(end) = send_all(&conn, cmds, Sending::Interrogation).await {
+                    return Ended::Lost(end);
                 }
             }
             _ = tick(&mut counters) => {
                 debug!(remote = %remote, "counter interrogation");
-                if send_all(&conn, session.counter_interrogation(now_ms())).await.is_err() {
-                    return Ended::Lost(String::from("link closed while sending the counter interrogation"));
+                let cmds = session.counter_interrogation(now_ms());
+                if let Err(end) = send_all(&conn, cmds, Sending::CounterInterrogation).await {
+                    return Ended::Lost(end);
                 }
             }
             new = ctx.managed.changed(&ctx.status) => {
                 if let Some(new) = beyond_log_level(new, settings) {
                     conn.close().await;
-                    return Ended::Reconfigured(Box::new(new));
+                    return Ended::Interrupted(Interrupt::Reconfigured(Box::new(new)));
                 }
             }
             () = ctx.shutdown.requested() => {
                 conn.close().await;
-                return Ended::Shutdown;
+                return Ended::Interrupted(Interrupt::Shutdown);
             }
         }
     }
@@ -503,9 +599,12 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) -> Instant {
     }
 }
 
-async fn send_all(conn: &Connection, asdus: Vec<Vec<u8>>) -> Result<(), ()> {
+/// Sends `asdus` in order; the link's refusal says what was not sent.
+async fn send_all(conn: &Connection, asdus: Vec<Vec<u8>>, what: Sending) -> Result<(), LinkEnd> {
     for a in asdus {
-        conn.send(a).await.map_err(|_| ())?;
+        conn.send(a)
+            .await
+            .map_err(|error| LinkEnd::NotSent(NotSent { what, error }))?;
     }
     Ok(())
 }
@@ -528,6 +627,55 @@ mod tests {
             .unwrap_or_default();
         keys.sort_unstable();
         keys
+    }
+
+    #[test]
+    fn why_a_link_ended_reads_as_a_sentence_in_the_status() {
+        use crate::iec104::link::Unanswered;
+        let addr: SocketAddr = "127.0.0.1:2404".parse().expect("an address");
+        let cases = [
+            (
+                LinkEnd::Connect(ConnectError::Refused { addr }),
+                "connection to 127.0.0.1:2404 refused",
+            ),
+            (
+                LinkEnd::Closed(CloseReason::T1Expired(Unanswered::TestFrAct)),
+                "t1 expired waiting for the answer to TESTFR act",
+            ),
+            (
+                LinkEnd::Closed(CloseReason::RemoteClosed),
+                "closed by the peer",
+            ),
+            (
+                LinkEnd::NotSent(NotSent {
+                    what: Sending::CounterInterrogation,
+                    error: SendError::Closed,
+                }),
+                "link closed while sending the counter interrogation",
+            ),
+            (
+                LinkEnd::NotSent(NotSent {
+                    what: Sending::Answer,
+                    error: SendError::TooLong(300),
+                }),
+                "an answer not sent: ASDU of 300 octets is longer than 249",
+            ),
+            (
+                LinkEnd::TaskEnded,
+                "the connection task ended without a reason",
+            ),
+        ];
+        for (end, text) in cases {
+            assert_eq!(end.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn a_client_waiting_to_retry_is_disconnected_in_the_status() {
+        assert_eq!(ClientState::Connecting.status(), State::Connecting);
+        assert_eq!(ClientState::Connected.status(), State::Connected);
+        assert_eq!(ClientState::WaitingToRetry.status(), State::Disconnected);
+        assert_eq!(ClientState::Stopped.status(), State::Stopped);
     }
 
     #[test]

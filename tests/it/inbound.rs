@@ -392,7 +392,9 @@ fn a_frozen_rtu_is_detected_by_t1_and_t3_and_the_link_recovers() {
     });
     let st = c.status(&valkey);
     assert!(
-        st["last_error"].as_str().is_some_and(|e| e.contains("T1")),
+        st["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("t1 expired")),
         "{st}"
     );
 }
