@@ -14,6 +14,13 @@
 //!   status (connector runtime): every 5 s or on change ─► SET connectors:{ID}:status EX 15
 //! ```
 //!
+//! The client is in one `ClientState` (connecting, connected, waiting to
+//! retry, stopped; the status shows them as `connecting`, `connected`,
+//! `disconnected`, `stopped`); why an attempt or a link ended is a
+//! `LinkEnd` (resolution, connection, the link's close reason, an ASDU the
+//! link did not take, the driver task gone), shown as `last_error` in its
+//! `Display` form.
+//!
 //! The status heartbeat, the managed configuration watch, the log level and
 //! shutdown are the connector runtime's ([`crate::connector`]); this loop
 //! only fills in the role's status fields ([`InboundStatus`]). A changed

@@ -1,5 +1,6 @@
 //! [`ValkeyImage`]: the process image of the Valkey store, held in memory
-//! for the controlled station, and [`load`], which reads it from Valkey.
+//! for the controlled station, and [`load`], which reads it from Valkey
+//! through the store ([`store::stream::info`], [`store::image::scan`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{PoisonError, RwLock};

@@ -1,18 +1,20 @@
 //! The `iec104-server` role's data side: the Valkey process image served to
 //! SCADA masters by a controlled station ([`crate::station`]).
 //!
-//! Boundary: below is Valkey (the keys and the stream of `CONTRACT.md`,
-//! read only: this role never writes a data point); above is the station,
-//! which sees a [`PointSource`](crate::station::PointSource) (the
-//! [`ValkeyImage`]) and a `broadcast` channel of spontaneous
-//! [`Update`](crate::station::Update)s. The listener, the station and the
-//! role's status are wired by the role itself.
+//! Boundary: below is Valkey (the keys and the stream of docs/contract.md,
+//! read only: this role never writes a data point), reached only through
+//! the store's typed operations ([`crate::store::image::scan`],
+//! [`crate::store::stream`]); above is the station, which sees a
+//! [`PointSource`](crate::station::PointSource) (the [`ValkeyImage`]) and a
+//! `broadcast` channel of spontaneous [`Update`](crate::station::Update)s.
+//! The listener, the station and the role's status are wired by the role
+//! itself ([`run`](mod@run)).
 //!
 //! ```text
-//! Valkey ── XINFO STREAM (last ID) ─┐
-//!        ── SCAN + MGET ────────────┴─► image::load ──► ValkeyImage ◄── GI / read (station)
-//!        ── XREAD BLOCK from that ID ──► follow ──┬──► ValkeyImage (apply)
-//!                                                 └──► broadcast<Update> (cause 3) ──► masters
+//! Valkey ── stream::info (XINFO STREAM: last ID) ─┐
+//!        ── image::scan (SCAN + MGET) ────────────┴─► image::load ──► ValkeyImage ◄── GI / read (station)
+//!        ── stream::read_after (XREAD BLOCK) from that ID ──► follow ──┬──► ValkeyImage (apply)
+//!                                                                       └──► broadcast<Update> (cause 3) ──► masters
 //! ```
 //!
 //! - Start: the stream's last ID is read before the image keys, and the

@@ -1,5 +1,5 @@
 //! The `iec104-server` role's main loop: load and follow the process image
-//! ([`follow`](super::follow)), listen for SCADA masters, admit them by the
+//! ([`follow`]), listen for SCADA masters, admit them by the
 //! allow-list and the connection limit, serve each with the controlled
 //! station ([`Station`]), write the status, stop on SIGINT or SIGTERM.
 //!
