@@ -279,6 +279,18 @@ impl StatusWriter {
     }
 }
 
+/// The names of a JSON object's fields, sorted (for the roles' tests of
+/// their status shape).
+#[cfg(test)]
+pub(crate) fn json_keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 
 use super::session::{Output, Session, SessionConfig};
-use crate::config::{InboundSettings, Layers, LogLevel};
+use crate::config::{InboundSettings, Layers, LogLevel, RoleSettings};
 use crate::connector::{self, LogControl, Managed, Shutdown, State, Status, StatusCell, now_ms};
 use crate::contract::DataPoint;
 use crate::iec104::driver::{self, ConnectError, Connection};
@@ -245,7 +245,7 @@ pub async fn run(layers: Layers, start: InboundSettings, log: LogControl) {
     let writer = Writer::spawn(store_cfg.clone());
     let status = StatusCell::new(Status::new(
         &id,
-        "iec104-inbound",
+        InboundSettings::ROLE,
         State::Connecting,
         InboundStatus::default(),
     ));
@@ -626,15 +626,7 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn keys(v: &serde_json::Value) -> Vec<&str> {
-        let mut keys: Vec<&str> = v
-            .as_object()
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        keys.sort_unstable();
-        keys
-    }
+    use crate::connector::status::json_keys as keys;
 
     #[test]
     fn why_a_link_ended_reads_as_a_sentence_in_the_status() {

@@ -28,7 +28,7 @@ use tracing::{error, info, warn};
 
 use super::follow::{self, Following};
 use super::image::ValkeyImage;
-use crate::config::{Iec104ServerSettings, Layers, LogLevel};
+use crate::config::{Iec104ServerSettings, Layers, LogLevel, RoleSettings};
 use crate::connector::{self, LogControl, Managed, Shutdown, State, Status, StatusCell};
 use crate::iec104::driver::Listener;
 use crate::station::Station;
@@ -131,7 +131,7 @@ pub async fn run(
     let masters = Arc::new(Masters::default());
     let status = StatusCell::new(Status::new(
         &id,
-        "iec104-server",
+        Iec104ServerSettings::ROLE,
         State::Listening,
         ServerStatus {
             listen: addr.to_string(),
@@ -278,13 +278,8 @@ mod tests {
             ServerStatus::default(),
         );
         let v = serde_json::to_value(&status).expect("serializes");
-        let mut keys: Vec<&str> = v
-            .as_object()
-            .map(|o| o.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        keys.sort_unstable();
         assert_eq!(
-            keys,
+            crate::connector::status::json_keys(&v),
             [
                 "config_error",
                 "id",
