@@ -193,7 +193,7 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn command(command: &'static str, e: &FredError) -> Self {
+    fn command(command: &'static str, e: &FredError) -> Self {
         Self::Command {
             command,
             reason: describe(e),
