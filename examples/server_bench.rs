@@ -53,9 +53,11 @@ use alp_connex::iec104::elements::{Qoi, Quality};
 use alp_connex::iec104::link::Event;
 use alp_connex::iec104::params::Params;
 use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};
-use alp_connex::store::{self, Mode, StoreClient, StoreConfig};
+use alp_connex::store;
 use clap::Parser;
-use fred::interfaces::{KeysInterface, StreamsInterface};
+use fred::clients::Client;
+use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface};
+use fred::types::config::{Config, ServerConfig};
 use fred::types::{Key, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -148,19 +150,6 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn store_config(port: u16) -> StoreConfig {
-    StoreConfig {
-        host: "127.0.0.1".to_owned(),
-        port,
-        password: None,
-        mode: Mode::Standalone,
-        stream: STREAM.to_owned(),
-        stream_max_length: 1_000_000,
-        exact_trim: false,
-        source: "bench".to_owned(),
-    }
-}
-
 fn start_valkey(work: &Path) -> Res<(Guard, u16)> {
     let port = free_port()?;
     let log = std::fs::File::create(work.join("valkey.log"))?;
@@ -176,11 +165,22 @@ fn start_valkey(work: &Path) -> Res<(Guard, u16)> {
     Ok((Guard(child), port))
 }
 
-async fn valkey_client(port: u16) -> Res<StoreClient> {
+/// A client of the bench's own, writing as the connectors would and
+/// reading the server's status.
+async fn valkey_client(port: u16) -> Res<Client> {
     let deadline = Instant::now() + WAIT;
     loop {
-        match store::connect(&store_config(port)).await {
-            Ok(c) => return Ok(c),
+        let client = Client::new(
+            Config {
+                server: ServerConfig::new_centralized("127.0.0.1", port),
+                ..Config::default()
+            },
+            None,
+            None,
+            None,
+        );
+        match client.init().await {
+            Ok(_) => return Ok(client),
             Err(e) if Instant::now() > deadline => return Err(format!("valkey: {e}").into()),
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
@@ -213,9 +213,8 @@ fn point_json(source: &Arc<str>, ca: u16, ioa: u32, value: f32, cause: Cause) ->
 }
 
 /// SETs `n` points of CA 1, IOA 1..=n, into the image, 1000 per pipeline.
-async fn write_image(client: &StoreClient, n: u32) -> Res<()> {
+async fn write_image(fred: &Client, n: u32) -> Res<()> {
     let source: Arc<str> = "bench".into();
-    let fred = client.fred();
     let mut ioa = 1;
     while ioa <= n {
         let pipe = fred.pipeline();
@@ -244,14 +243,14 @@ struct Server {
 async fn start_server(
     args: &Args,
     work: &Path,
-    valkey: &StoreClient,
+    valkey: &Client,
     valkey_port: u16,
     (k, w): (u16, u16),
     image_points: u64,
 ) -> Res<Server> {
     let port = free_port()?;
-    let fred = valkey.fred();
-    let key = format!("connectors:{ID}:status");
+    let fred = valkey;
+    let key = store::status_key(ID);
     let _: i64 = fred.del(&key).await?;
     let log = std::fs::File::create(work.join(format!("server-k{k}-w{w}.log")))?;
     let child = Command::new(&args.bin)
@@ -299,8 +298,8 @@ async fn start_server(
     }
 }
 
-async fn server_status(valkey: &StoreClient) -> Res<serde_json::Value> {
-    let s: Option<String> = valkey.fred().get(format!("connectors:{ID}:status")).await?;
+async fn server_status(valkey: &Client) -> Res<serde_json::Value> {
+    let s: Option<String> = valkey.get(store::status_key(ID)).await?;
     Ok(s.and_then(|s| serde_json::from_str(&s).ok())
         .unwrap_or_default())
 }
@@ -517,7 +516,7 @@ struct GiFigures {
 async fn gi_part(
     args: &Args,
     work: &Path,
-    valkey: &StoreClient,
+    valkey: &Client,
     valkey_port: u16,
 ) -> Res<Vec<GiFigures>> {
     let n = args.gi_points;
@@ -645,8 +644,7 @@ fn write_stream(valkey_port: u16, ca: u16, total: usize, rate: u32) -> Res<Writt
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let client = valkey_client(valkey_port).await?;
-        let fred = client.fred();
+        let fred = valkey_client(valkey_port).await?;
         let source: Arc<str> = "bench".into();
         let mut entries = Vec::with_capacity(total);
         for seq in 0..total {
@@ -676,7 +674,7 @@ fn write_stream(valkey_port: u16, ca: u16, total: usize, rate: u32) -> Res<Writt
             acks.push(at.elapsed());
             sent.extend(std::iter::repeat_n(at, chunk.len()));
         }
-        client.quit().await;
+        let _ = fred.quit().await;
         acks.sort();
         Ok(Written { sent, acks })
     })
@@ -728,7 +726,7 @@ async fn receive(
 async fn latency_part(
     args: &Args,
     work: &Path,
-    valkey: &StoreClient,
+    valkey: &Client,
     valkey_port: u16,
 ) -> Res<Vec<LatencyFigures>> {
     let total = usize::try_from(args.rate)? * usize::try_from(args.seconds)?;
@@ -850,7 +848,7 @@ async fn bench(args: &Args, work: &Path) -> Res<()> {
     } else {
         Vec::new()
     };
-    valkey.quit().await;
+    let _ = valkey.quit().await;
 
     println!("\n== summary ({cores} cores)");
     for g in &gi {

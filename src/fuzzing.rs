@@ -16,10 +16,10 @@ use std::str::FromStr;
 use crate::contract::{DataPoint, PointValue, image_key};
 use crate::iec104::asdu::Asdu;
 use crate::iec104::types::{Cause, Cot, TypeId};
-use crate::server::StreamId;
 use crate::server::config::IpNetwork;
-use crate::server::image::parse_image_key;
 use crate::station::{GROUPS, GroupRange, Update};
+use crate::store::keys::parse_image_key;
+use crate::store::stream::StreamId;
 
 /// A data point JSON from Valkey, as the `iec104-server` handles a stream
 /// entry: [`DataPoint::from_json`] never panics; a point it accepts

@@ -1,19 +1,30 @@
 //! alp-connex: a protocol-translation platform for the power grid.
 //!
-//! The crate is layered (see `ARCHITECTURE` in the README):
+//! The crate is layered (see the README):
 //!
 //! - [`iec104`]: IEC 60870-5-104 without I/O — the wire codec (APCI frames,
 //!   ASDUs, every standard type id) and the link state machine — plus thin
 //!   tokio drivers for the controlling (client) and controlled (server) side.
-//! - [`store`]: the Valkey side of the data contract — pipelined writes of
-//!   data points (image and stream), the managed configuration watch and the
-//!   status key.
-//! - [`server`]: the Valkey process image for the `iec104-server` role's
-//!   controlled station ([`station`]).
-//! - one module per role, added as the roles are built; each wires the layers
-//!   above and owns nothing else.
+//! - [`contract`]: the data point of the Valkey contract, its JSON, and the
+//!   mapping from IEC 104 ASDUs.
+//! - [`store`]: the Valkey side of the data contract and the only code that
+//!   speaks to Valkey — every key name ([`store::keys`]), pipelined writes
+//!   of data points (image and stream), the image and the update stream
+//!   read back ([`store::image`], [`store::stream`]), the managed
+//!   configuration and the status key.
+//! - [`config`]: the roles' settings (command line, TOML, environment,
+//!   managed overlay) and `config-gen`.
+//! - [`connector`]: the runtime every role uses — the status heartbeat, the
+//!   managed configuration with its refusal semantics, the log level,
+//!   shutdown with the last status.
+//! - [`station`]: the controlled station's application layer, answering
+//!   masters from a point source.
+//! - the roles, each wiring the layers above: [`inbound`]
+//!   (`iec104-inbound`), [`server`] (`iec104-server`, the Valkey process
+//!   image served by a [`station`]), [`sim`] (`rtu-sim`).
 
 pub mod config;
+pub mod connector;
 pub mod contract;
 #[doc(hidden)]
 pub mod fuzzing;

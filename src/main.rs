@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use alp_connex::config::{self, Layers, LogLevel, RoleArgs, RoleSettings};
-use alp_connex::inbound::LogControl;
+use alp_connex::connector::LogControl;
 use alp_connex::inbound::config::InboundArgs;
 use alp_connex::server::config::Iec104ServerArgs;
 use alp_connex::sim::{self, SimArgs};
@@ -129,7 +129,7 @@ fn one_malloc_arena() {
 }
 
 /// Logging to stderr at the configured level, changeable at run time.
-fn init_logging(level: LogLevel) -> alp_connex::inbound::LogControl {
+fn init_logging(level: LogLevel) -> alp_connex::connector::LogControl {
     use tracing_subscriber::prelude::*;
     let (filter, handle) = tracing_subscriber::reload::Layer::new(level.filter());
     tracing_subscriber::registry()

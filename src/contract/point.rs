@@ -103,5 +103,5 @@ impl DataPoint {
 
 /// The image key of a point.
 pub fn image_key(casdu: u16, ioa: u32) -> String {
-    format!("process:image:casdu:{casdu}:ioa:{ioa}")
+    crate::store::keys::image_key(casdu, ioa)
 }

@@ -11,4 +11,4 @@ pub mod config;
 pub mod run;
 pub mod session;
 
-pub use run::{LogControl, run};
+pub use run::run;

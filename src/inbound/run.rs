@@ -11,30 +11,39 @@
 //!            │        │                                                   │ GI of a station (its M_EI, cause 46)
 //!            └─ wait reconnect_interval ◄┘  link-loss grace (also while an attempt hangs) ─► marks
 //!   interrogation timeout (Session::next_deadline) ─► Session::on_timeout ─► C_CI that waited for it
-//!   status task: every 5 s or on change ─► SET connectors:{ID}:status EX 15
+//!   status (connector runtime): every 5 s or on change ─► SET connectors:{ID}:status EX 15
 //! ```
 //!
-//! A changed managed configuration restarts the connection with the new
-//! settings at once; an identical one does nothing; an invalid one is
-//! refused (logged once, shown in the status) and the connector keeps its
-//! last good settings.
+//! The client is in one `ClientState` (connecting, connected, waiting to
+//! retry, stopped; the status shows them as `connecting`, `connected`,
+//! `disconnected`, `stopped`); why an attempt or a link ended is a
+//! `LinkEnd` (resolution, connection, the link's close reason, an ASDU the
+//! link did not take, the driver task gone), shown as `last_error` in its
+//! `Display` form.
+//!
+//! The status heartbeat, the managed configuration watch, the log level and
+//! shutdown are the connector runtime's ([`crate::connector`]); this loop
+//! only fills in the role's status fields ([`InboundStatus`]). A changed
+//! managed configuration restarts the connection with the new settings at
+//! once (a change of the log level alone only sets the level); an
+//! identical one does nothing; an invalid one is refused (logged once,
+//! shown in the status) and the connector keeps its last good settings.
 
+use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{Notify, watch};
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use super::config::InboundSettings;
 use super::session::{Output, Session, SessionConfig};
-use crate::config::{Layers, LogLevel};
+use crate::config::{Layers, RoleSettings};
+use crate::connector::{LogControl, Managed, Shutdown, State, Status, StatusCell, now_ms};
 use crate::contract::DataPoint;
-use crate::iec104::driver::{self, Connection};
-use crate::iec104::link::Event;
-use crate::iec104::time::rfc3339_ms;
+use crate::iec104::driver::{self, ConnectError, Connection};
+use crate::iec104::link::{CloseReason, Event, SendError};
 use crate::store::{self, PointRecord, StoreConfig, Writer, WriterHandle};
 
 /// How long the start waits for the managed configuration before it
@@ -56,30 +65,14 @@ const MARK_CHUNK: usize = 1024;
 /// Status refresh period (the key lives 15 s).
 const STATUS_PERIOD: Duration = Duration::from_secs(5);
 
-/// Changes the log level at run time (managed `log_level`).
-pub type LogControl = Box<dyn Fn(LogLevel) + Send + Sync>;
-
-/// The connector's state as the status shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkState {
-    Connecting,
-    Connected,
-    Disconnected,
-    Stopped,
-}
-
-/// `connectors:{ID}:status` (CONTRACT.md), with extensions.
-#[derive(Debug, Clone, Serialize)]
-struct Status {
-    id: String,
-    kind: &'static str,
-    version: &'static str,
-    state: LinkState,
+/// The inbound role's own status fields, beside the contract's common ones
+/// ([`Status`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InboundStatus {
+    /// The remote station's `host:port` of the current or last attempt.
     remote: Option<String>,
-    since: String,
+    /// Why the last connection ended.
     last_error: Option<String>,
-    config_error: Option<String>,
     points_received: u64,
     reconnects: u64,
     // Extensions.
@@ -103,117 +96,128 @@ struct ValkeyStatus {
     last_error: Option<String>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// Where the client's connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    /// Connecting (t0) to one endpoint, until data transfer starts.
+    Connecting,
+    /// Data transfer started.
+    Connected,
+    /// The attempt failed or the link was lost: waiting for the next attempt
+    /// (`reconnect_interval` after the start of the last one).
+    WaitingToRetry,
+    /// Shut down.
+    Stopped,
 }
 
-/// Shared status plus a wake-up for the status task.
-#[derive(Clone)]
-struct StatusCell {
-    inner: Arc<Mutex<Status>>,
-    changed: Arc<Notify>,
-}
-
-impl StatusCell {
-    fn update(&self, f: impl FnOnce(&mut Status)) {
-        if let Ok(mut s) = self.inner.lock() {
-            f(&mut s);
+impl ClientState {
+    /// The state of the contract's status.
+    fn status(self) -> State {
+        match self {
+            Self::Connecting => State::Connecting,
+            Self::Connected => State::Connected,
+            Self::WaitingToRetry => State::Disconnected,
+            Self::Stopped => State::Stopped,
         }
-        self.changed.notify_one();
     }
+}
 
-    fn set_state(&self, state: LinkState, remote: Option<String>) {
-        self.update(|s| {
-            if s.state != state || s.remote != remote {
-                s.since = rfc3339_ms(now_ms());
-            }
-            s.state = state;
-            s.remote = remote;
-        });
-    }
-
-    fn json(&self, writer: &WriterHandle, session: Option<&SessionSnapshot>) -> String {
-        let w = writer.stats();
-        let Ok(mut s) = self.inner.lock() else {
-            return String::new();
-        };
-        s.valkey = ValkeyStatus {
-            connected: w.connected,
-            written: w.written,
-            pending: w.pending,
-            dropped_stream_entries: w.dropped_stream_entries,
-            trimmed_stream_entries: w.trimmed_stream_entries,
-            outages: w.outages,
-            last_error: w.last_error.clone(),
-        };
-        if let Some(snap) = session {
-            s.points_received = snap.points_received;
-            s.unknown_types = snap.unknown_types;
-            s.negative_confirmations = snap.negative_confirmations;
-            s.malformed_asdus = snap.malformed_asdus;
-            s.points_known = snap.points_known;
-            s.hint = snap.hint;
+/// Sets the client's state and remote; `since` restarts when either
+/// changes.
+fn set_link(status: &StatusCell<InboundStatus>, state: ClientState, remote: Option<String>) {
+    status.update(|s| {
+        if s.role.remote != remote {
+            s.restart_since();
         }
-        serde_json::to_string(&*s).unwrap_or_default()
+        s.set_state(state.status());
+        s.role.remote = remote;
+    });
+}
+
+/// Why a connection attempt failed or a link ended; its `Display` is the
+/// status's `last_error` (after the remote).
+#[derive(Debug, thiserror::Error)]
+enum LinkEnd {
+    /// The host name did not resolve.
+    #[error("cannot resolve: {0}")]
+    Resolve(std::io::Error),
+    /// No connection: refused, t0, another transport error.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The link closed: by the peer, t1, a framing or sequence error.
+    #[error(transparent)]
+    Closed(CloseReason),
+    /// The link refused what the connector had to send.
+    #[error("{0}")]
+    NotSent(NotSent),
+    /// The driver's connection task ended without reporting why.
+    #[error("the connection task ended without a reason")]
+    TaskEnded,
+}
+
+/// ASDUs the link did not take, and what they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NotSent {
+    what: Sending,
+    error: SendError,
+}
+
+impl fmt::Display for NotSent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.error {
+            SendError::Closed => write!(f, "link closed while sending {}", self.what),
+            error => write!(f, "{} not sent: {error}", self.what),
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct SessionSnapshot {
-    points_received: u64,
-    unknown_types: u64,
-    negative_confirmations: u64,
-    malformed_asdus: u64,
-    points_known: usize,
-    hint: Option<&'static str>,
+/// What the connector sends on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    /// A general interrogation (with the clock synchronisation after the
+    /// start of data transfer).
+    Interrogation,
+    /// A counter interrogation.
+    CounterInterrogation,
+    /// Replies to what the station sent.
+    Answer,
 }
 
-/// Why a connection ended.
-enum Ended {
-    /// Lost: refused, closed, t1, protocol error.
-    Lost(String),
-    /// Valid new settings: reconnect at once with them.
+impl fmt::Display for Sending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Interrogation => "the interrogation",
+            Self::CounterInterrogation => "the counter interrogation",
+            Self::Answer => "an answer",
+        })
+    }
+}
+
+/// What ends a connection or the wait for the next one besides the link.
+enum Interrupt {
+    /// Valid new settings: connect at once with them.
     Reconfigured(Box<InboundSettings>),
-    /// Shutdown requested.
+    /// SIGINT or SIGTERM.
     Shutdown,
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The attempt failed or the link was lost.
+    Lost(LinkEnd),
+    /// New settings or shutdown.
+    Interrupted(Interrupt),
 }
 
 /// What the loops share.
 struct Ctx {
-    layers: Layers<InboundSettings>,
-    managed: watch::Receiver<Option<String>>,
-    last_managed: Option<String>,
-    status: StatusCell,
+    managed: Managed<InboundSettings>,
+    status: StatusCell<InboundStatus>,
     writer: WriterHandle,
-    snap_tx: watch::Sender<SessionSnapshot>,
-    shutdown: watch::Receiver<bool>,
-    log: LogControl,
-    /// The managed configuration watch is running (it only ends with the
-    /// process; without this, a closed watch would wake every `select!`).
-    watching: bool,
+    shutdown: Shutdown,
 }
 
 impl Ctx {
-    fn watch_ended(&mut self) {
-        error!("the managed configuration watch ended: keeping the current settings");
-        self.watching = false;
-    }
-
-    /// Takes the current managed value: new settings when it is valid and
-    /// changes more than the log level (which is applied at once, without
-    /// touching the connection).
-    fn take_managed(&mut self, current: &InboundSettings) -> Option<InboundSettings> {
-        let value = self.managed.borrow_and_update().clone();
-        let new = apply_managed(&self.layers, &value, &mut self.last_managed, &self.status)?;
-        (self.log)(new.log_level);
-        let mut same_but_log = new.clone();
-        same_but_log.log_level = current.log_level;
-        (same_but_log != *current).then_some(new)
-    }
-
     fn submit(&self, points: Vec<DataPoint>) {
         submit(&self.writer, points);
     }
@@ -234,82 +238,49 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
     let id = start.id.clone();
     let store_cfg = StoreConfig::from_settings(&start.redis, &id);
     let writer = Writer::spawn(store_cfg.clone());
-    let managed = store::watch_config(store_cfg.clone(), &id);
-    let status = StatusCell {
-        inner: Arc::new(Mutex::new(Status {
-            id: id.clone(),
-            kind: "iec104-inbound",
-            version: env!("CARGO_PKG_VERSION"),
-            state: LinkState::Connecting,
-            remote: None,
-            since: rfc3339_ms(now_ms()),
-            last_error: None,
-            config_error: None,
-            points_received: 0,
-            reconnects: 0,
-            unknown_types: 0,
-            negative_confirmations: 0,
-            malformed_asdus: 0,
-            points_known: 0,
-            hint: None,
-            valkey: ValkeyStatus::default(),
-        })),
-        changed: Arc::new(Notify::new()),
-    };
-    let (snap_tx, snap_rx) = watch::channel(SessionSnapshot::default());
-    let status_task = tokio::spawn(status_loop(
-        store_cfg.clone(),
-        id.clone(),
-        status.clone(),
-        writer.clone(),
-        snap_rx,
+    let status = StatusCell::new(Status::new(
+        &id,
+        InboundSettings::ROLE,
+        State::Connecting,
+        InboundStatus::default(),
     ));
-    let (stop_tx, shutdown) = watch::channel(false);
-    tokio::spawn(async move {
-        crate::shutdown::signal().await;
-        let _ = stop_tx.send(true);
+    let valkey = writer.clone();
+    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| {
+        let w = valkey.stats();
+        s.role.valkey = ValkeyStatus {
+            connected: w.connected,
+            written: w.written,
+            pending: w.pending,
+            dropped_stream_entries: w.dropped_stream_entries,
+            trimmed_stream_entries: w.trimmed_stream_entries,
+            outages: w.outages,
+            last_error: w.last_error,
+        };
     });
     let mut ctx = Ctx {
-        layers,
-        managed,
-        last_managed: None,
+        managed: Managed::watch(store_cfg.clone(), &id, layers, log),
         status,
         writer,
-        snap_tx,
-        shutdown,
-        log,
-        watching: true,
+        shutdown: Shutdown::on_signal(),
     };
 
     // The managed configuration at start, if Valkey answers in time.
-    let mut settings = start;
-    let initial = tokio::time::timeout(MANAGED_AT_START, read_managed(&store_cfg, &id)).await;
-    match initial {
-        Ok(Ok(value)) => {
-            if let Some(s) = apply_managed(&ctx.layers, &value, &mut ctx.last_managed, &ctx.status)
-            {
-                settings = s;
-            }
-        }
-        Ok(Err(e)) => warn!(
-            "managed configuration not read at start ({e}); starting with the start-up settings"
-        ),
-        Err(_) => warn!(
-            "Valkey did not answer within {MANAGED_AT_START:?}; starting with the start-up settings"
-        ),
-    }
-    (ctx.log)(settings.log_level);
+    let mut settings = ctx
+        .managed
+        .read_at_start(&store_cfg, &id, MANAGED_AT_START, &ctx.status)
+        .await
+        .unwrap_or(start);
 
     let mut session = Session::new(&id, SessionConfig::from_client(&settings.client));
     adopt_earlier_points(&store_cfg, &id, &mut session).await;
-    publish(&ctx.snap_tx, &session);
+    publish(&ctx.status, &session);
     let mut endpoint = 0usize;
     // The grace runs from the start: points taken over from an earlier run
     // are marked when no data transfer starts within it.
     let mut grace_at: Option<Instant> =
         (session.points_known() > 0).then(|| Instant::now() + settings.client.link_loss_grace);
     let mut attempts = 0u64;
-    'outer: loop {
+    loop {
         let endpoints = endpoints(&settings);
         let (host, port) = endpoints
             .get(endpoint % endpoints.len().max(1))
@@ -317,13 +288,12 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
             .unwrap_or_else(|| (settings.client.host.clone(), settings.client.port));
         let remote = format!("{host}:{port}");
         if attempts > 0 {
-            ctx.status.update(|s| s.reconnects += 1);
+            ctx.status.update(|s| s.role.reconnects += 1);
         }
         attempts += 1;
-        ctx.status
-            .set_state(LinkState::Connecting, Some(remote.clone()));
+        set_link(&ctx.status, ClientState::Connecting, Some(remote.clone()));
         let attempt_start = Instant::now();
-        let mut ended = connection(
+        let ended = connection(
             &mut ctx,
             &settings,
             &host,
@@ -332,49 +302,48 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
             &mut grace_at,
         )
         .await;
-        loop {
-            match ended {
-                Ended::Shutdown => break 'outer,
-                Ended::Reconfigured(new) => {
-                    info!(remote = %remote, "managed configuration changed: connecting with the new settings");
-                    settings = *new;
-                    session.reconfigure(SessionConfig::from_client(&settings.client));
-                    session.on_link_lost();
-                    grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
-                    endpoint = 0;
-                    continue 'outer;
+        let interrupt = match ended {
+            Ended::Interrupted(interrupt) => interrupt,
+            Ended::Lost(end) => {
+                session.on_link_lost();
+                publish(&ctx.status, &session);
+                grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
+                ctx.status
+                    .update(|s| s.role.last_error = Some(format!("{remote}: {end}")));
+                set_link(
+                    &ctx.status,
+                    ClientState::WaitingToRetry,
+                    Some(remote.clone()),
+                );
+                endpoint += 1;
+                let retry_at =
+                    (attempt_start + settings.client.reconnect_interval).max(Instant::now());
+                match wait_retry(&mut ctx, &settings, &mut session, &mut grace_at, retry_at).await {
+                    None => continue,
+                    Some(interrupt) => interrupt,
                 }
-                Ended::Lost(reason) => {
-                    session.on_link_lost();
-                    publish(&ctx.snap_tx, &session);
-                    grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
-                    ctx.status
-                        .update(|s| s.last_error = Some(format!("{remote}: {reason}")));
-                    ctx.status
-                        .set_state(LinkState::Disconnected, Some(remote.clone()));
-                    endpoint += 1;
-                    let retry_at =
-                        (attempt_start + settings.client.reconnect_interval).max(Instant::now());
-                    ended = wait_retry(&mut ctx, &settings, &mut session, &mut grace_at, retry_at)
-                        .await;
-                    if matches!(ended, Ended::Lost(_)) {
-                        // Waited for the retry.
-                        continue 'outer;
-                    }
-                }
+            }
+        };
+        match interrupt {
+            Interrupt::Shutdown => break,
+            Interrupt::Reconfigured(new) => {
+                info!(remote = %remote, "managed configuration changed: connecting with the new settings");
+                settings = *new;
+                session.reconfigure(SessionConfig::from_client(&settings.client));
+                session.on_link_lost();
+                grace_at.get_or_insert(Instant::now() + settings.client.link_loss_grace);
+                endpoint = 0;
             }
         }
     }
     info!("stopping");
-    publish(&ctx.snap_tx, &session);
-    ctx.status.set_state(LinkState::Stopped, None);
+    publish(&ctx.status, &session);
+    set_link(&ctx.status, ClientState::Stopped, None);
     if let Err(e) = ctx.writer.flush(Duration::from_secs(5)).await {
         warn!("points not written to Valkey at shutdown: {e}");
     }
-    // One last status with state "stopped".
-    ctx.status.changed.notify_one();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    status_task.abort();
+    // The last status, "stopped", with what the flush wrote.
+    heartbeat.stop().await;
 }
 
 /// Takes the points this connector wrote in an earlier run over from the
@@ -402,28 +371,16 @@ async fn adopt_earlier_points(cfg: &StoreConfig, id: &str, session: &mut Session
     }
 }
 
-/// Reads `connectors:{ID}:config` once.
-async fn read_managed(cfg: &StoreConfig, id: &str) -> Result<Option<String>, store::StoreError> {
-    use fred::interfaces::KeysInterface;
-    let client = store::connect(cfg).await?;
-    let value: Option<String> = client
-        .fred()
-        .get(store::config_key(id))
-        .await
-        .map_err(|e| store::StoreError::command("GET", &e))?;
-    client.quit().await;
-    Ok(value)
-}
-
 /// Waits until `retry_at`, marking points when the link-loss grace
-/// expires; ends early on new settings or shutdown. `Lost` = time to retry.
+/// expires; ends early on new settings or shutdown (`None`: the retry is
+/// due).
 async fn wait_retry(
     ctx: &mut Ctx,
     settings: &InboundSettings,
     session: &mut Session,
     grace_at: &mut Option<Instant>,
     retry_at: Instant,
-) -> Ended {
+) -> Option<Interrupt> {
     loop {
         let deadline = match *grace_at {
             Some(g) if g < retry_at => g,
@@ -435,23 +392,18 @@ async fn wait_retry(
                     *grace_at = None;
                     session.mark_link_loss();
                     ctx.write_marked(session).await;
-                    publish(&ctx.snap_tx, session);
+                    publish(&ctx.status, session);
                 }
                 if Instant::now() >= retry_at {
-                    return Ended::Lost(String::new());
+                    return None;
                 }
             }
-            changed = ctx.managed.changed(), if ctx.watching => {
-                match changed {
-                    Ok(()) => {
-                        if let Some(new) = ctx.take_managed(settings) {
-                            return Ended::Reconfigured(Box::new(new));
-                        }
-                    }
-                    Err(_) => ctx.watch_ended(),
+            new = ctx.managed.changed(&ctx.status) => {
+                if let Some(new) = beyond_log_level(new, settings) {
+                    return Some(Interrupt::Reconfigured(Box::new(new)));
                 }
             }
-            _ = ctx.shutdown.changed() => return Ended::Shutdown,
+            () = ctx.shutdown.requested() => return Some(Interrupt::Shutdown),
         }
     }
 }
@@ -468,36 +420,12 @@ fn endpoints(settings: &InboundSettings) -> Vec<(String, u16)> {
         .collect()
 }
 
-/// Applies a managed configuration value; returns the new settings when it
-/// differs from the last one seen and is valid.
-fn apply_managed(
-    layers: &Layers<InboundSettings>,
-    value: &Option<String>,
-    last: &mut Option<String>,
-    status: &StatusCell,
-) -> Option<InboundSettings> {
-    if value == last {
-        return None;
-    }
-    *last = value.clone();
-    let result = match value {
-        Some(json) => layers.with_managed(json),
-        None => layers.settings(),
-    };
-    match result {
-        Ok(s) => {
-            if value.is_some() {
-                info!("managed configuration applied");
-            }
-            status.update(|st| st.config_error = None);
-            Some(s)
-        }
-        Err(e) => {
-            error!("managed configuration refused, keeping the last good settings: {e}");
-            status.update(|st| st.config_error = Some(e.to_string()));
-            None
-        }
-    }
+/// Valid new managed settings that change more than the log level (the
+/// runtime has set that already, without touching the connection).
+fn beyond_log_level(new: InboundSettings, current: &InboundSettings) -> Option<InboundSettings> {
+    let mut same_but_log = new.clone();
+    same_but_log.log_level = current.log_level;
+    (same_but_log != *current).then_some(new)
 }
 
 fn submit(writer: &WriterHandle, points: Vec<DataPoint>) {
@@ -516,15 +444,17 @@ fn submit(writer: &WriterHandle, points: Vec<DataPoint>) {
     );
 }
 
-fn publish(tx: &watch::Sender<SessionSnapshot>, session: &Session) {
-    let s = session.stats();
-    let _ = tx.send(SessionSnapshot {
-        points_received: s.points_received,
-        unknown_types: s.unknown_types,
-        negative_confirmations: s.negative_confirmations,
-        malformed_asdus: s.malformed_asdus,
-        points_known: session.points_known(),
-        hint: session.hint(),
+/// The session's counters into the status (written at once).
+fn publish(status: &StatusCell<InboundStatus>, session: &Session) {
+    let stats = session.stats();
+    status.update(|s| {
+        let r = &mut s.role;
+        r.points_received = stats.points_received;
+        r.unknown_types = stats.unknown_types;
+        r.negative_confirmations = stats.negative_confirmations;
+        r.malformed_asdus = stats.malformed_asdus;
+        r.points_known = session.points_known();
+        r.hint = session.hint();
     });
 }
 
@@ -540,12 +470,10 @@ async fn connection(
     let remote = format!("{host}:{port}");
     let params = settings.client.params;
     let connecting = async {
-        let addr = resolve(host, port)
-            .await
-            .map_err(|e| format!("cannot resolve: {e}"))?;
+        let addr = resolve(host, port).await.map_err(LinkEnd::Resolve)?;
         driver::connect(addr, params)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(LinkEnd::Connect)
     };
     tokio::pin!(connecting);
     // An attempt may hang for t0: the link-loss grace still ends on time.
@@ -563,9 +491,9 @@ async fn connection(
                 *grace_at = None;
                 session.mark_link_loss();
                 ctx.write_marked(session).await;
-                publish(&ctx.snap_tx, session);
+                publish(&ctx.status, session);
             }
-            _ = ctx.shutdown.changed() => return Ended::Shutdown,
+            () = ctx.shutdown.requested() => return Ended::Interrupted(Interrupt::Shutdown),
         }
     };
     info!(remote = %remote, "connected; starting data transfer");
@@ -592,40 +520,40 @@ async fn connection(
             ev = conn.recv() => match ev {
                 Some(Event::DataTransferStarted) => {
                     info!(remote = %remote, "data transfer started; general interrogation");
-                    ctx.status.set_state(LinkState::Connected, Some(remote.clone()));
+                    set_link(&ctx.status, ClientState::Connected, Some(remote.clone()));
                     *grace_at = None;
                     let mut cmds = session.connected(now_ms());
                     if settings.client.clock_sync {
                         cmds.extend(session.clock_sync(now_ms()));
                     }
-                    if send_all(&conn, cmds).await.is_err() {
-                        return Ended::Lost(String::from("link closed while sending the interrogation"));
+                    if let Err(end) = send_all(&conn, cmds, Sending::Interrogation).await {
+                        return Ended::Lost(end);
                     }
                 }
                 Some(Event::Asdu(raw)) => {
                     let Output { points, replies } = session.on_asdu(&raw, now_ms());
                     ctx.submit(points);
                     ctx.write_marked(session).await;
-                    if !replies.is_empty() && send_all(&conn, replies).await.is_err() {
-                        return Ended::Lost(String::from("link closed while answering"));
+                    if let Err(end) = send_all(&conn, replies, Sending::Answer).await {
+                        return Ended::Lost(end);
                     }
                     ctx.writer.room(MAX_PENDING, WRITE_STALL).await;
                     if published.elapsed() >= Duration::from_millis(500) {
-                        publish(&ctx.snap_tx, session);
+                        publish(&ctx.status, session);
                         published = Instant::now();
                     }
                 }
                 Some(Event::DataTransferStopped) => debug!(remote = %remote, "data transfer stopped"),
                 Some(Event::Closed(reason)) => {
-                    warn!(remote = %remote, "connection lost: {reason:?}");
-                    return Ended::Lost(format!("{reason:?}"));
+                    warn!(remote = %remote, "connection lost: {reason}");
+                    return Ended::Lost(LinkEnd::Closed(reason));
                 }
-                None => return Ended::Lost(String::from("connection task ended")),
+                None => return Ended::Lost(LinkEnd::TaskEnded),
             },
             () = sleep_until(interrogation_at), if interrogation_deadline.is_some() => {
                 let cmds = session.on_timeout(now_ms());
-                if send_all(&conn, cmds).await.is_err() {
-                    return Ended::Lost(String::from("link closed while sending the counter interrogation"));
+                if let Err(end) = send_all(&conn, cmds, Sending::CounterInterrogation).await {
+                    return Ended::Lost(end);
                 }
             }
             () = sleep_until(grace_deadline), if grace_at.is_some() => {
@@ -635,35 +563,32 @@ async fn connection(
                 ctx.write_marked(session).await;
             }
             _ = publish_tick.tick() => {
-                publish(&ctx.snap_tx, session);
+                publish(&ctx.status, session);
                 published = Instant::now();
             }
             _ = tick(&mut periodic_gi) => {
                 debug!(remote = %remote, "periodic general interrogation");
-                if send_all(&conn, session.interrogation(now_ms())).await.is_err() {
-                    return Ended::Lost(String::from("link closed while sending the interrogation"));
+                let cmds = session.interrogation(now_ms());
+                if let Err(end) = send_all(&conn, cmds, Sending::Interrogation).await {
+                    return Ended::Lost(end);
                 }
             }
             _ = tick(&mut counters) => {
                 debug!(remote = %remote, "counter interrogation");
-                if send_all(&conn, session.counter_interrogation(now_ms())).await.is_err() {
-                    return Ended::Lost(String::from("link closed while sending the counter interrogation"));
+                let cmds = session.counter_interrogation(now_ms());
+                if let Err(end) = send_all(&conn, cmds, Sending::CounterInterrogation).await {
+                    return Ended::Lost(end);
                 }
             }
-            changed = ctx.managed.changed(), if ctx.watching => {
-                match changed {
-                    Ok(()) => {
-                        if let Some(new) = ctx.take_managed(settings) {
-                            conn.close().await;
-                            return Ended::Reconfigured(Box::new(new));
-                        }
-                    }
-                    Err(_) => ctx.watch_ended(),
+            new = ctx.managed.changed(&ctx.status) => {
+                if let Some(new) = beyond_log_level(new, settings) {
+                    conn.close().await;
+                    return Ended::Interrupted(Interrupt::Reconfigured(Box::new(new)));
                 }
             }
-            _ = ctx.shutdown.changed() => {
+            () = ctx.shutdown.requested() => {
                 conn.close().await;
-                return Ended::Shutdown;
+                return Ended::Interrupted(Interrupt::Shutdown);
             }
         }
     }
@@ -676,9 +601,12 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) -> Instant {
     }
 }
 
-async fn send_all(conn: &Connection, asdus: Vec<Vec<u8>>) -> Result<(), ()> {
+/// Sends `asdus` in order; the link's refusal says what was not sent.
+async fn send_all(conn: &Connection, asdus: Vec<Vec<u8>>, what: Sending) -> Result<(), LinkEnd> {
     for a in asdus {
-        conn.send(a).await.map_err(|_| ())?;
+        conn.send(a)
+            .await
+            .map_err(|error| LinkEnd::NotSent(NotSent { what, error }))?;
     }
     Ok(())
 }
@@ -690,37 +618,104 @@ async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))
 }
 
-/// Writes the status every 5 s and on every change.
-async fn status_loop(
-    cfg: StoreConfig,
-    id: String,
-    status: StatusCell,
-    writer: WriterHandle,
-    mut snap: watch::Receiver<SessionSnapshot>,
-) {
-    let mut client = None;
-    let mut warned = false;
-    loop {
-        let snapshot = *snap.borrow_and_update();
-        let json = status.json(&writer, Some(&snapshot));
-        if client.is_none() {
-            client = store::connect(&cfg).await.ok();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::status::json_keys as keys;
+
+    #[test]
+    fn why_a_link_ended_reads_as_a_sentence_in_the_status() {
+        use crate::iec104::link::Unanswered;
+        let addr: SocketAddr = "127.0.0.1:2404".parse().expect("an address");
+        let cases = [
+            (
+                LinkEnd::Connect(ConnectError::Refused { addr }),
+                "connection to 127.0.0.1:2404 refused",
+            ),
+            (
+                LinkEnd::Closed(CloseReason::T1Expired(Unanswered::TestFrAct)),
+                "t1 expired waiting for the answer to TESTFR act",
+            ),
+            (
+                LinkEnd::Closed(CloseReason::RemoteClosed),
+                "closed by the peer",
+            ),
+            (
+                LinkEnd::NotSent(NotSent {
+                    what: Sending::CounterInterrogation,
+                    error: SendError::Closed,
+                }),
+                "link closed while sending the counter interrogation",
+            ),
+            (
+                LinkEnd::NotSent(NotSent {
+                    what: Sending::Answer,
+                    error: SendError::TooLong(300),
+                }),
+                "an answer not sent: ASDU of 300 octets is longer than 249",
+            ),
+            (
+                LinkEnd::TaskEnded,
+                "the connection task ended without a reason",
+            ),
+        ];
+        for (end, text) in cases {
+            assert_eq!(end.to_string(), text);
         }
-        if let Some(c) = &client {
-            match store::set_status(c, &id, &json).await {
-                Ok(()) => warned = false,
-                Err(e) => {
-                    if !warned {
-                        warn!("status not written: {e}");
-                        warned = true;
-                    }
-                }
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(STATUS_PERIOD) => {}
-            () = status.changed.notified() => {}
-            _ = snap.changed() => {}
-        }
+    }
+
+    #[test]
+    fn a_client_waiting_to_retry_is_disconnected_in_the_status() {
+        assert_eq!(ClientState::Connecting.status(), State::Connecting);
+        assert_eq!(ClientState::Connected.status(), State::Connected);
+        assert_eq!(ClientState::WaitingToRetry.status(), State::Disconnected);
+        assert_eq!(ClientState::Stopped.status(), State::Stopped);
+    }
+
+    #[test]
+    fn the_status_json_has_the_contract_fields_and_the_inbound_extensions_side_by_side() {
+        let status = Status::new(
+            "rtu-a",
+            "iec104-inbound",
+            State::Connecting,
+            InboundStatus::default(),
+        );
+        let v = serde_json::to_value(&status).expect("serializes");
+        assert_eq!(
+            keys(&v),
+            [
+                "config_error",
+                "hint",
+                "id",
+                "kind",
+                "last_error",
+                "malformed_asdus",
+                "negative_confirmations",
+                "points_known",
+                "points_received",
+                "reconnects",
+                "remote",
+                "since",
+                "state",
+                "unknown_types",
+                "valkey",
+                "version"
+            ]
+        );
+        assert_eq!(
+            keys(&v["valkey"]),
+            [
+                "connected",
+                "dropped_stream_entries",
+                "last_error",
+                "outages",
+                "pending",
+                "trimmed_stream_entries",
+                "written"
+            ]
+        );
+        assert_eq!(v["state"], "connecting");
+        assert_eq!(v["kind"], "iec104-inbound");
+        assert!(v["remote"].is_null() && v["last_error"].is_null());
     }
 }

@@ -1,22 +1,25 @@
-//! The follower: reads every new entry of the update stream, applies it to
-//! the [`ValkeyImage`] and hands it to the masters as a spontaneous ASDU.
+//! The follower: reads every new entry of the update stream
+//! ([`store::stream::read_after`]), applies it to the [`ValkeyImage`] and
+//! hands it to the masters as a spontaneous ASDU. Whether entries were
+//! trimmed before they were read is decided here, from
+//! [`store::stream::info`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use fred::interfaces::StreamsInterface;
-use fred::types::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::Problems;
 use super::image::{Loaded, ValkeyImage, load};
-use super::{Entry, Problems, StreamId, stream_info, xread_entries};
+use crate::connector::now_ms;
 use crate::contract::DataPoint;
 use crate::iec104::asdu::Asdu;
 use crate::iec104::types::{Cause, Cot};
 use crate::station::Update;
+use crate::store::stream::{self, Entry, StreamId};
 use crate::store::{self, StoreClient, StoreConfig, StoreError};
 
 /// `XREAD BLOCK`, ms: how long one read waits for new entries.
@@ -119,7 +122,7 @@ pub async fn start(
     updates: broadcast::Sender<Update>,
 ) -> Result<Following, StoreError> {
     let client = store::connect(cfg).await?;
-    let loaded = load(client.fred(), &cfg.stream, &image).await?;
+    let loaded = load(&client, &cfg.stream, &image).await?;
     let stats = Arc::new(FollowStats::default());
     stats.connected.store(true, Ordering::Relaxed);
     let follower = Follower {
@@ -178,18 +181,15 @@ impl Follower {
     /// [`BLOCK_MS`]).
     async fn step(&mut self) -> Result<(), StoreError> {
         self.check_gap().await?;
-        let reply: Value = self
-            .client
-            .fred()
-            .xread(
-                Some(READ_COUNT),
-                Some(BLOCK_MS),
-                self.stream.as_str(),
-                self.last_id.to_string(),
-            )
-            .await
-            .map_err(|e| StoreError::command("XREAD", &e))?;
-        for entry in xread_entries(reply) {
+        let entries = stream::read_after(
+            &self.client,
+            &self.stream,
+            self.last_id,
+            READ_COUNT,
+            Some(Duration::from_millis(BLOCK_MS)),
+        )
+        .await?;
+        for entry in entries {
             self.handle(entry);
         }
         Ok(())
@@ -203,8 +203,9 @@ impl Follower {
     /// empty, the stream deleted and created again) is followed from its
     /// start. (An entry removed by `XDEL` after others is not noticed.)
     async fn check_gap(&mut self) -> Result<(), StoreError> {
-        let fred = self.client.fred();
-        let info = stream_info(fred, &self.stream).await?.unwrap_or_default();
+        let info = stream::info(&self.client, &self.stream)
+            .await?
+            .unwrap_or_default();
         if info.last_generated < self.last_id || info.added < self.added {
             info!(was = %self.last_id, "update stream is a new one: following it from its start");
             self.last_id = StreamId::default();
@@ -214,7 +215,7 @@ impl Follower {
         let since = info.added.saturating_sub(self.added);
         if none_older_left && since > info.length {
             let from = self.last_id;
-            let loaded = load(fred, &self.stream, &self.image).await?;
+            let loaded = load(&self.client, &self.stream, &self.image).await?;
             // The reload resumes at its own position: the entries up to it
             // that were still there are skipped too.
             let missed = loaded.added.saturating_sub(self.added);
@@ -233,40 +234,31 @@ impl Follower {
         Ok(())
     }
 
-    fn handle(&mut self, (id, fields): Entry) {
-        let Some(sid) = StreamId::parse(&id) else {
-            return;
-        };
-        self.last_id = sid;
+    fn handle(&mut self, entry: Entry) {
+        let id = entry.id;
+        self.last_id = id;
         self.added += 1;
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now = u64::try_from(now_ms()).unwrap_or(0);
         self.stats
             .lag_ms
-            .store(now.saturating_sub(sid.ms), Ordering::Relaxed);
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| v.as_string())
-        };
+            .store(now.saturating_sub(id.ms), Ordering::Relaxed);
+        let field = |name: &str| entry.field(name);
         let Some(data) = field("data") else {
-            self.malformed(&id, "fields", "no data field");
+            self.malformed(id, "fields", "no data field");
             return;
         };
-        let point = match DataPoint::from_json(&data) {
+        let point = match DataPoint::from_json(data) {
             Ok(p) => p,
             Err(e) => {
-                self.malformed(&id, "json", &e.to_string());
+                self.malformed(id, "json", &e.to_string());
                 return;
             }
         };
         let same = |name, v: u64| field(name).is_none_or(|f| f.parse() == Ok(v));
         if !same("casdu", point.casdu.into()) || !same("ioa", point.ioa.into()) {
             let says = format!("the JSON is casdu {} ioa {}", point.casdu, point.ioa);
-            self.malformed(&id, "address", &says);
+            self.malformed(id, "address", &says);
             return;
         }
         let Some(element) = self.image.apply(&point) else {
@@ -282,12 +274,12 @@ impl Follower {
         match Update::new(&asdu) {
             // No receiver (no master connected) is not an error.
             Ok(update) => _ = self.updates.send(update),
-            Err(e) => self.malformed(&id, "encode", &e.to_string()),
+            Err(e) => self.malformed(id, "encode", &e.to_string()),
         }
     }
 
-    fn malformed(&mut self, id: &str, kind: &'static str, detail: &str) {
+    fn malformed(&mut self, id: StreamId, kind: &'static str, detail: &str) {
         self.stats.malformed.fetch_add(1, Ordering::Relaxed);
-        self.problems.report(kind, id, detail);
+        self.problems.report(kind, &id.to_string(), detail);
     }
 }

@@ -1,19 +1,20 @@
 //! [`ValkeyImage`]: the process image of the Valkey store, held in memory
-//! for the controlled station, and [`load`], which reads it from Valkey.
+//! for the controlled station, and [`load`], which reads it from Valkey
+//! through the store ([`store::stream::info`], [`store::image::scan`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{PoisonError, RwLock};
 
-use fred::clients::Client;
 use tracing::{info, warn};
 
-use super::{Problems, StreamId, stream_info};
+use super::Problems;
 use crate::contract::DataPoint;
 use crate::iec104::types::Element;
 use crate::station::{Groups, PointSource, ReadResult};
 use crate::store::image::ImageValue;
-pub use crate::store::image::parse_image_key;
-use crate::store::{self, StoreError};
+use crate::store::keys::{IMAGE_KEY_FORM, parse_image_key};
+use crate::store::stream::{self, StreamId};
+use crate::store::{self, StoreClient, StoreError};
 
 /// Points by IOA, per common address.
 pub type Points = BTreeMap<u16, BTreeMap<u32, Element>>;
@@ -209,11 +210,11 @@ pub struct Loaded {
 /// and skipped (the first of each kind logged). In a Valkey Cluster every
 /// primary is scanned and the values are read with pipelined GETs.
 pub async fn load(
-    client: &Client,
+    client: &StoreClient,
     stream: &str,
     image: &ValkeyImage,
 ) -> Result<Loaded, StoreError> {
-    let info = stream_info(client, stream).await?.unwrap_or_default();
+    let info = stream::info(client, stream).await?.unwrap_or_default();
     let mut loaded = Loaded {
         last_id: info.last_generated,
         added: info.added,
@@ -229,7 +230,7 @@ pub async fn load(
             loaded.keys += 1;
             let Some((ca, ioa)) = parse_image_key(&key) else {
                 loaded.malformed += 1;
-                problems.report("name", &key, "not process:image:casdu:{CASDU}:ioa:{IOA}");
+                problems.report("name", &key, &format!("not {IMAGE_KEY_FORM}"));
                 continue;
             };
             let json = match value {
@@ -405,30 +406,5 @@ mod tests {
         point.quality = Default::default();
         assert_eq!(image.apply(&point), Some(nd.clone()), "flags cleared: 21");
         assert_eq!(served(&image), (vec![(7, nd.clone())], nd));
-    }
-
-    #[test]
-    fn image_keys_parse_only_in_their_canonical_form() {
-        assert_eq!(
-            parse_image_key("process:image:casdu:1:ioa:200"),
-            Some((1, 200))
-        );
-        assert_eq!(parse_image_key("process:image:casdu:0:ioa:0"), Some((0, 0)));
-        assert_eq!(
-            parse_image_key("process:image:casdu:65535:ioa:16777215"),
-            Some((65535, 0xFF_FFFF))
-        );
-        for bad in [
-            "process:image:casdu:65536:ioa:1",
-            "process:image:casdu:1:ioa:16777216",
-            "process:image:casdu:01:ioa:1",
-            "process:image:casdu::ioa:1",
-            "process:image:casdu:x:ioa:1",
-            "process:image:casdu:1:ioa:-1",
-            "process:image:casdu:1:ioa:1:extra",
-            "process:image:1:1",
-        ] {
-            assert_eq!(parse_image_key(bad), None, "{bad}");
-        }
     }
 }

@@ -1,19 +1,26 @@
 //! The `iec104-server` role's main loop: load and follow the process image
-//! ([`follow`](super::follow)), listen for SCADA masters, admit them by the
+//! ([`follow`]), listen for SCADA masters, admit them by the
 //! allow-list and the connection limit, serve each with the controlled
 //! station ([`Station`]), write the status, stop on SIGINT or SIGTERM.
 //!
 //! ```text
 //!  Valkey image + stream ─► ValkeyImage + follower ─► broadcast<Update> ─┐
 //!  listener ─► accept ─► allow-list? limit? ─► Station::serve_connection ◄┘ ─► master
-//!  status task: every second ─► SET connectors:{ID}:status EX 15
-//!  managed config watch ─► rebind / allow-list (disconnects) / limit /
+//!  status (connector runtime): every second and on change ─► SET connectors:{ID}:status EX 15,
+//!                              "stopped" at shutdown
+//!  managed config (connector runtime) ─► rebind / allow-list (disconnects) / limit /
 //!                           common addresses / groups / log level, live
 //! ```
+//!
+//! The status heartbeat, the managed configuration's refusal semantics, the
+//! log level and shutdown are the connector runtime's
+//! ([`crate::connector`]); this loop fills in the role's status fields
+//! ([`ServerStatus`]) and applies valid new settings.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
@@ -22,12 +29,11 @@ use tracing::{error, info, warn};
 use super::config::{Iec104ServerSettings, ServerSettings};
 use super::follow::{self, Following};
 use super::image::ValkeyImage;
-use crate::config::Layers;
+use crate::config::{Layers, RoleSettings};
+use crate::connector::{LogControl, Managed, Shutdown, State, Status, StatusCell};
 use crate::iec104::driver::Listener;
-use crate::iec104::time::rfc3339_ms;
-use crate::inbound::LogControl;
 use crate::station::Station;
-use crate::store::{self, StoreConfig};
+use crate::store::StoreConfig;
 
 /// Status refresh period: well within the contract's 5 s (the key lives
 /// 15 s), so that a change shows at once.
@@ -35,22 +41,11 @@ const STATUS_PERIOD: Duration = Duration::from_secs(1);
 /// Pause between attempts to load the image while Valkey does not answer.
 const LOAD_RETRY: Duration = Duration::from_secs(1);
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// `connectors:{ID}:status` of the server role.
-#[derive(Debug, Serialize)]
-struct Status<'a> {
-    id: &'a str,
-    kind: &'static str,
-    version: &'static str,
-    state: &'static str,
+/// The server role's own status fields, beside the contract's common ones
+/// ([`Status`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerStatus {
     listen: String,
-    since: &'a str,
     masters: Vec<String>,
     refused: u64,
     image_points: usize,
@@ -60,7 +55,6 @@ struct Status<'a> {
     missed_entries: u64,
     lagged_updates: u64,
     valkey_connected: bool,
-    config_error: Option<String>,
 }
 
 /// What the accept loop and the status share.
@@ -69,8 +63,6 @@ struct Masters {
     /// Each connected master, with the signal that ends its connection.
     connected: Mutex<Vec<(SocketAddr, Arc<Notify>)>>,
     refused: std::sync::atomic::AtomicU64,
-    listen: Mutex<Option<SocketAddr>>,
-    config_error: Mutex<Option<String>>,
 }
 
 /// Runs the server until SIGINT or SIGTERM. Errors only when the listener
@@ -98,8 +90,7 @@ pub async fn run(
     let image = Arc::new(ValkeyImage::new(restrict.as_deref()));
     image.set_groups(s.groups.clone());
     let (updates, _) = broadcast::channel(usize::try_from(s.queue).unwrap_or(10_000).max(1));
-    let shutdown = crate::shutdown::signal();
-    tokio::pin!(shutdown);
+    let mut shutdown = Shutdown::on_signal();
 
     // The image first: masters get the full picture from their first GI.
     let mut warned = false;
@@ -115,7 +106,7 @@ pub async fn run(
                     tokio::time::sleep(LOAD_RETRY).await;
                 }
             },
-            () = &mut shutdown => return Ok(()),
+            () = shutdown.requested() => return Ok(()),
         }
     };
     let loaded = following.loaded();
@@ -129,25 +120,39 @@ pub async fn run(
     let mut listener = Listener::bind(addr, s.params).await.inspect_err(|e| {
         error!(%addr, "cannot listen: {e}");
     })?;
-    let mut managed = store::watch_config(store_cfg.clone(), &id);
-    let mut last_managed: Option<Option<String>> = None;
-    let mut watching = true;
+    let mut managed = Managed::watch(store_cfg.clone(), &id, layers, log);
     info!(listen = %addr, max_connections = s.max_connections, allow = ?s.allow, "listening for masters");
     let station = Station::new(Arc::clone(&image), updates.clone());
     let masters = Arc::new(Masters::default());
-    if let Ok(mut l) = masters.listen.lock() {
-        *l = Some(addr);
-    }
-    let since = rfc3339_ms(now_ms());
-    let status_task = tokio::spawn(status_loop(
-        store_cfg.clone(),
-        id.clone(),
-        since,
-        Arc::clone(&masters),
-        Arc::clone(&image),
-        following.stats(),
-        station.stats(),
+    let status = StatusCell::new(Status::new(
+        &id,
+        Iec104ServerSettings::ROLE,
+        State::Listening,
+        ServerStatus {
+            listen: addr.to_string(),
+            ..ServerStatus::default()
+        },
     ));
+    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, {
+        let (masters, image) = (Arc::clone(&masters), Arc::clone(&image));
+        let (follow, station) = (following.stats(), station.stats());
+        move |s| {
+            let r = &mut s.role;
+            r.masters = masters
+                .connected
+                .lock()
+                .map(|m| m.iter().map(|(p, _)| p.to_string()).collect())
+                .unwrap_or_default();
+            r.refused = masters.refused.load(Ordering::Relaxed);
+            r.image_points = image.len();
+            r.stream_entries = follow.entries();
+            r.malformed = follow.malformed();
+            r.reloads = follow.reloads();
+            r.missed_entries = follow.missed();
+            r.lagged_updates = station.lagged();
+            r.valkey_connected = follow.connected();
+        }
+    });
 
     loop {
         tokio::select! {
@@ -202,31 +207,7 @@ pub async fn run(
                     }
                 });
             }
-            changed = managed.changed(), if watching => {
-                if changed.is_err() {
-                    error!("the managed configuration watch ended: keeping the current settings");
-                    watching = false;
-                    continue;
-                }
-                let value = managed.borrow_and_update().clone();
-                if last_managed.as_ref() == Some(&value) {
-                    continue;
-                }
-                last_managed = Some(value.clone());
-                let result = match &value {
-                    Some(json) => layers.with_managed(json),
-                    None => layers.settings(),
-                };
-                let new = match result {
-                    Ok(new) => new,
-                    Err(e) => {
-                        error!("managed configuration refused, keeping the last good settings: {e}");
-                        set_error(&masters, Some(e.to_string()));
-                        continue;
-                    }
-                };
-                set_error(&masters, None);
-                log(new.log_level);
+            new = managed.changed(&status) => {
                 if new == current {
                     continue;
                 }
@@ -249,26 +230,25 @@ pub async fn run(
                         Ok(l) => {
                             listener = l;
                             info!(listen = %addr, "managed configuration: listening on the new address");
-                            if let Ok(mut l) = masters.listen.lock() {
-                                *l = Some(addr);
-                            }
+                            status.update(|s| s.role.listen = addr.to_string());
                         }
                         Err(e) => {
                             error!(listen = %addr, "managed configuration: cannot listen ({e}); keeping the old listener");
-                            set_error(&masters, Some(format!("cannot listen on {addr}: {e}")));
+                            status.set_config_error(Some(format!("cannot listen on {addr}: {e}")));
                             continue;
                         }
                     }
                 }
-                info!("managed configuration applied");
                 s = new.server.clone();
                 current = new;
+                // What is served may have changed (image_points).
+                status.touch();
             }
-            () = &mut shutdown => break,
+            () = shutdown.requested() => break,
         }
     }
     info!("stopping");
-    status_task.abort();
+    heartbeat.stop().await;
     drop(following);
     Ok(())
 }
@@ -283,68 +263,40 @@ fn disconnect_disallowed(masters: &Masters, n: &ServerSettings) {
     }
 }
 
-fn set_error(masters: &Masters, e: Option<String>) {
-    if let Ok(mut c) = masters.config_error.lock() {
-        *c = e;
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[allow(clippy::too_many_arguments)]
-async fn status_loop(
-    cfg: StoreConfig,
-    id: String,
-    since: String,
-    masters: Arc<Masters>,
-    image: Arc<ValkeyImage>,
-    follow: Arc<follow::FollowStats>,
-    station: Arc<crate::station::Stats>,
-) {
-    let mut client = None;
-    let mut warned = false;
-    loop {
-        let connected: Vec<String> = masters
-            .connected
-            .lock()
-            .map(|m| m.iter().map(|(p, _)| p.to_string()).collect())
-            .unwrap_or_default();
-        let status = Status {
-            id: &id,
-            kind: "iec104-server",
-            version: env!("CARGO_PKG_VERSION"),
-            state: "listening",
-            listen: masters
-                .listen
-                .lock()
-                .ok()
-                .and_then(|l| l.map(|a| a.to_string()))
-                .unwrap_or_default(),
-            since: &since,
-            masters: connected,
-            refused: masters.refused.load(std::sync::atomic::Ordering::Relaxed),
-            image_points: image.len(),
-            stream_entries: follow.entries(),
-            malformed: follow.malformed(),
-            reloads: follow.reloads(),
-            missed_entries: follow.missed(),
-            lagged_updates: station.lagged(),
-            valkey_connected: follow.connected(),
-            config_error: masters.config_error.lock().ok().and_then(|e| e.clone()),
-        };
-        let json = serde_json::to_string(&status).unwrap_or_default();
-        if client.is_none() {
-            client = store::connect(&cfg).await.ok();
-        }
-        if let Some(c) = &client {
-            match store::set_status(c, &id, &json).await {
-                Ok(()) => warned = false,
-                Err(e) => {
-                    if !warned {
-                        warn!("status not written: {e}");
-                        warned = true;
-                    }
-                }
-            }
-        }
-        tokio::time::sleep(STATUS_PERIOD).await;
+    #[test]
+    fn the_status_json_has_the_common_fields_and_the_server_extensions_side_by_side() {
+        let status = Status::new(
+            "scada-gw",
+            "iec104-server",
+            State::Listening,
+            ServerStatus::default(),
+        );
+        let v = serde_json::to_value(&status).expect("serializes");
+        assert_eq!(
+            crate::connector::status::json_keys(&v),
+            [
+                "config_error",
+                "id",
+                "image_points",
+                "kind",
+                "lagged_updates",
+                "listen",
+                "malformed",
+                "masters",
+                "missed_entries",
+                "refused",
+                "reloads",
+                "since",
+                "state",
+                "stream_entries",
+                "valkey_connected",
+                "version"
+            ]
+        );
+        assert_eq!(v["state"], "listening");
     }
 }

@@ -1,6 +1,6 @@
-//! Reading the whole process image back: every
-//! `process:image:casdu:*:ioa:*` key with its value, a page at a time, so
-//! that an image of any size is never held as raw replies at once.
+//! Reading the whole process image back: every image key
+//! ([`IMAGE_PATTERN`]) with its value, a page at a time, so that an image
+//! of any size is never held as raw replies at once.
 //!
 //! Used by `iec104-server` to load the image it serves, and by a connector
 //! at start to take over the points it wrote in an earlier run
@@ -12,16 +12,13 @@
 //! primary, the values by pipelined `GET`s (`MGET` cannot span hash
 //! slots).
 
-use fred::clients::Client;
 use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::Value;
 use futures::StreamExt;
 
-use super::{StoreConfig, StoreError, connect};
+pub use super::keys::{IMAGE_PATTERN, parse_image_key};
+use super::{StoreClient, StoreConfig, StoreError, connect};
 use crate::contract::DataPoint;
-
-/// The key pattern of the process image.
-pub const IMAGE_PATTERN: &str = "process:image:casdu:*:ioa:*";
 
 /// Keys asked for per `SCAN` call, and read per `MGET`.
 pub const SCAN_COUNT: u32 = 1000;
@@ -53,9 +50,10 @@ impl ImageValue {
 /// to `page` in the order read. A key of another type reads as
 /// [`ImageValue::NotText`]; any other error ends the scan with it.
 pub async fn scan(
-    client: &Client,
+    client: &StoreClient,
     mut page: impl FnMut(Vec<(String, ImageValue)>),
 ) -> Result<(), StoreError> {
+    let client = &client.client;
     if client.is_clustered() {
         let mut keys =
             std::pin::pin!(client.scan_cluster_buffered(IMAGE_PATTERN, Some(SCAN_COUNT), None));
@@ -139,7 +137,7 @@ pub async fn owned_points(
 ) -> Result<Owned, StoreError> {
     let client = connect(cfg).await?;
     let mut owned = Owned::default();
-    let result = scan(client.fred(), |page| {
+    let result = scan(&client, |page| {
         for (key, value) in page {
             owned.keys += 1;
             let ImageValue::Text(json) = value else {
@@ -162,21 +160,4 @@ pub async fn owned_points(
     .await;
     client.quit().await;
     result.map(|()| owned)
-}
-
-/// `process:image:casdu:{CASDU}:ioa:{IOA}` → (CASDU, IOA); decimal, no
-/// sign, no padding, in range.
-pub fn parse_image_key(key: &str) -> Option<(u16, u32)> {
-    let rest = key.strip_prefix("process:image:casdu:")?;
-    let (ca, rest) = rest.split_once(':')?;
-    let ioa = rest.strip_prefix("ioa:")?;
-    let canonical = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
-    };
-    if !canonical(ca) || !canonical(ioa) {
-        return None;
-    }
-    let ca: u16 = ca.parse().ok()?;
-    let ioa: u32 = ioa.parse().ok()?;
-    (ioa <= 0xFF_FFFF).then_some((ca, ioa))
 }

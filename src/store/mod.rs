@@ -1,10 +1,12 @@
-//! The Valkey side of the data contract (`CONTRACT.md`): data points into the
-//! process image and the update stream, the managed configuration, the
-//! connector status.
+//! The Valkey side of the data contract (docs/contract.md): data points
+//! into the process image and the update stream, the process image and the
+//! stream read back, the managed configuration, the connector status.
 //!
-//! Boundary: this module owns every Valkey connection and knows the key
-//! names; the roles hand it [`PointRecord`]s (contract JSON already
-//! rendered) and status JSON, and get back the raw managed configuration.
+//! Boundary: this module owns every Valkey connection, every command and
+//! reply (fred is used nowhere else) and every key name ([`keys`]). The
+//! roles get typed operations: they hand it [`PointRecord`]s (contract JSON
+//! already rendered) and status JSON, and get back pages of image values,
+//! stream entries ([`stream::Entry`]) and the raw managed configuration.
 //! Standalone and Cluster are connection modes ([`Mode`]) of the same code.
 //!
 //! ```text
@@ -13,17 +15,27 @@
 //!                                                     │   stream: entries in order, capped)
 //!                                                     └─ pipeline: SET image … then XADD stream …
 //!                                                        (standalone: in calls of a Lua script)
-//! Valkey connectors:{ID}:config ──GET + SUBSCRIBE + 1 s poll──► watch_config ──► role
+//! Valkey process:image:* ──SCAN + MGET──► image::scan / image::owned_points ──► role
+//! Valkey stream ──XINFO STREAM / XREAD──► stream::info / stream::read_after ──► role
+//! Valkey connectors:{ID}:config ──GET──► read_config ──► role (once, at start)
+//!                               ──GET + SUBSCRIBE + 1 s poll──► watch_config ──► role
 //! role ──set_status──► SET connectors:{ID}:status EX 15
 //! ```
 //!
+//! - [`keys`]: every key name, spelled once.
 //! - [`Writer`] / [`WriterHandle`]: the pipelined, outage-proof point writer.
-//! - [`watch_config`]: the managed configuration as a `tokio::sync::watch`.
 //! - [`image`]: the whole image read back, a page at a time.
-//! - [`connect`], [`set_status`]: one connection for the role's own calls.
+//! - [`stream`]: where the update stream stands and the entries after an ID.
+//! - [`watch_config`], [`read_config`]: the managed configuration, watched
+//!   or read once.
+//! - [`connect`] → [`StoreClient`]: one connection for a role's own calls
+//!   ([`set_status`], [`image::scan`], [`stream::read_after`]); it hands out
+//!   no client of its own.
 
 mod buffer;
 pub mod image;
+pub mod keys;
+pub mod stream;
 mod watch;
 mod writer;
 
@@ -39,7 +51,8 @@ use fred::types::{Builder, ConnectHandle, Expiration};
 
 use crate::config::{RedisSettings, Secret};
 
-pub use watch::{ConfigValue, watch_config};
+pub use keys::{config_key, image_key, status_key};
+pub use watch::{ConfigValue, read_config, watch_config};
 pub use writer::{Writer, WriterHandle, WriterStats};
 
 /// Time to open a TCP connection and to get the answer of `AUTH` and of the
@@ -180,7 +193,7 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn command(command: &'static str, e: &FredError) -> Self {
+    fn command(command: &'static str, e: &FredError) -> Self {
         Self::Command {
             command,
             reason: describe(e),
@@ -198,21 +211,6 @@ fn is_auth_reply(reason: &str) -> bool {
 /// A fred error as one line: its kind and details.
 fn describe(e: &FredError) -> String {
     format!("{}: {}", e.kind().to_str(), e.details())
-}
-
-/// The image key of one point: `process:image:casdu:{CASDU}:ioa:{IOA}`.
-pub fn image_key(casdu: u16, ioa: u32) -> String {
-    format!("process:image:casdu:{casdu}:ioa:{ioa}")
-}
-
-/// The managed configuration key (and channel) of a connector.
-pub fn config_key(id: &str) -> String {
-    format!("connectors:{id}:config")
-}
-
-/// The status key of a connector.
-pub fn status_key(id: &str) -> String {
-    format!("connectors:{id}:status")
 }
 
 /// Whether a client reconnects by itself after a lost connection.
@@ -262,18 +260,14 @@ fn build(cfg: &StoreConfig, reconnect: Reconnect) -> Result<Client, FredError> {
     builder.build()
 }
 
-/// A connection to Valkey, for the role's own calls ([`set_status`]).
+/// A connection to Valkey, for a role's own calls: [`set_status`],
+/// [`image::scan`], [`stream::info`], [`stream::read_after`].
 #[derive(Clone)]
 pub struct StoreClient {
     client: Client,
 }
 
 impl StoreClient {
-    /// The fred client, for calls this module does not wrap.
-    pub fn fred(&self) -> &Client {
-        &self.client
-    }
-
     /// Whether the connection is up (it reconnects on its own when not).
     pub fn is_connected(&self) -> bool {
         self.client.is_connected()

@@ -1,4 +1,5 @@
-//! The managed configuration of a connector, watched.
+//! The managed configuration of a connector, watched ([`watch_config`]) or
+//! read once ([`read_config`]).
 //!
 //! `connectors:{ID}:config` is read at start, again at once whenever a
 //! message arrives on the channel of the same name (the backend publishes
@@ -15,7 +16,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
-use super::{Conn, Reconnect, StoreConfig, StoreError, config_key, connect_fred};
+use super::{Conn, Reconnect, StoreConfig, StoreError, config_key, connect, connect_fred};
 
 /// The raw managed configuration: the string at `connectors:{ID}:config`,
 /// `None` while the key does not exist.
@@ -36,6 +37,15 @@ pub fn watch_config(cfg: StoreConfig, id: &str) -> watch::Receiver<ConfigValue> 
     let (tx, rx) = watch::channel(None);
     tokio::spawn(run(cfg, config_key(id), tx));
     rx
+}
+
+/// Reads `connectors:{id}:config` once, on a connection of its own that is
+/// closed afterwards.
+pub async fn read_config(cfg: &StoreConfig, id: &str) -> Result<ConfigValue, StoreError> {
+    let client = connect(cfg).await?;
+    let value: Result<ConfigValue, _> = client.client.get(config_key(id)).await;
+    client.quit().await;
+    value.map_err(|e| StoreError::command("GET", &e))
 }
 
 async fn run(cfg: StoreConfig, key: String, tx: watch::Sender<ConfigValue>) {

@@ -284,7 +284,9 @@ fn a_frozen_rtu_is_detected_by_t1_and_t3_and_the_link_recovers() {
     });
     let st = c.status(&valkey);
     assert!(
-        st["last_error"].as_str().is_some_and(|e| e.contains("T1")),
+        st["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("t1 expired")),
         "{st}"
     );
 }
@@ -522,6 +524,22 @@ fn an_invalid_managed_configuration_is_refused_and_the_connector_keeps_running()
         .matches("managed configuration refused")
         .count();
     assert_eq!(refused, 1, "logged once:\n{}", c.log_tail(40));
+}
+
+#[test]
+fn the_last_status_after_sigterm_is_stopped_without_a_remote() {
+    let valkey = ValkeyGuard::start();
+    // Nothing listens there: the connector keeps trying.
+    let port = free_port();
+    let mut c = Connector::start_with("stops", &valkey, &strs(&client(port, &[])), &[]);
+    c.until("the remote in the status", T, || {
+        c.status(&valkey)["remote"] == json!(format!("127.0.0.1:{port}"))
+    });
+    let exit = c.terminate(T);
+    assert!(exit.success(), "{exit}\n{}", c.log_tail(40));
+    let st = c.status(&valkey);
+    assert_eq!(st["state"], json!("stopped"), "{st}");
+    assert_eq!(st["remote"], json!(null), "{st}");
 }
 
 #[test]

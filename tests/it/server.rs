@@ -375,6 +375,28 @@ pub(crate) fn until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 #[test]
+fn the_last_status_after_sigterm_is_stopped() {
+    let valkey = ValkeyGuard::start();
+    let mut server = Server::start(&valkey, &[]);
+    until("listening in the status", || {
+        server_status(&valkey)["state"] == json!("listening")
+    });
+    crate::support::send_signal(server.child.id(), libc::SIGTERM).expect("SIGTERM sent");
+    let deadline = Instant::now() + T;
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().expect("the server's exit") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the server did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit}");
+    let st = server_status(&valkey);
+    assert_eq!(st["state"], json!("stopped"), "{st}");
+    assert_eq!(st["kind"], json!("iec104-server"), "{st}");
+}
+
+#[test]
 fn managed_settings_rebind_the_listener_a_new_allow_list_disconnects_and_invalid_ones_are_refused()
 {
     let valkey = ValkeyGuard::start();

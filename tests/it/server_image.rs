@@ -144,7 +144,7 @@ async fn points_of_three_stations_load_into_snapshots_in_ascending_ioa() {
     );
     assert_ne!(
         loaded.last_id,
-        server::StreamId::default(),
+        alp_connex::store::stream::StreamId::default(),
         "the stream's last ID"
     );
     assert_eq!(image.stations(), vec![1, 2, 300]);

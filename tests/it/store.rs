@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use alp_connex::config::Secret;
 use alp_connex::store::{
-    self, Mode, PointRecord, StoreClient, StoreConfig, Writer, WriterHandle, config_key, image_key,
-    status_key,
+    self, Mode, PointRecord, StoreConfig, Writer, WriterHandle, config_key, image_key, status_key,
 };
-use fred::interfaces::{KeysInterface, StreamsInterface};
+use fred::clients::Client;
+use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface};
 use fred::types::Value;
+use fred::types::config::{Config, ServerConfig};
 
 use crate::support::{ValkeyClusterGuard, ValkeyGuard};
 
@@ -46,13 +47,29 @@ fn point(casdu: u16, ioa: u32, value: u64) -> PointRecord {
     }
 }
 
+/// A plain client of the test's own, to look at what the store wrote
+/// without the store's reading code.
+async fn inspect(cfg: &StoreConfig) -> Client {
+    let server = match cfg.mode {
+        Mode::Standalone => ServerConfig::new_centralized(cfg.host.as_str(), cfg.port),
+        Mode::Cluster => ServerConfig::new_clustered(vec![(cfg.host.as_str(), cfg.port)]),
+    };
+    let client = Client::new(
+        Config {
+            server,
+            ..Config::default()
+        },
+        None,
+        None,
+        None,
+    );
+    client.init().await.expect("connect");
+    client
+}
+
 /// Every entry of the stream: its fields in order, as (name, value).
-async fn entries(client: &StoreClient) -> Vec<Vec<(String, String)>> {
-    let reply: Value = client
-        .fred()
-        .xrange(STREAM, "-", "+", None)
-        .await
-        .expect("XRANGE");
+async fn entries(client: &Client) -> Vec<Vec<(String, String)>> {
+    let reply: Value = client.xrange(STREAM, "-", "+", None).await.expect("XRANGE");
     let Value::Array(items) = reply else {
         panic!("XRANGE answered {reply:?}");
     };
@@ -76,16 +93,12 @@ async fn entries(client: &StoreClient) -> Vec<Vec<(String, String)>> {
         .collect()
 }
 
-async fn image(client: &StoreClient, casdu: u16, ioa: u32) -> Option<String> {
-    client
-        .fred()
-        .get(image_key(casdu, ioa))
-        .await
-        .expect("GET image")
+async fn image(client: &Client, casdu: u16, ioa: u32) -> Option<String> {
+    client.get(image_key(casdu, ioa)).await.expect("GET image")
 }
 
-async fn xlen(client: &StoreClient) -> u64 {
-    client.fred().xlen(STREAM).await.expect("XLEN")
+async fn xlen(client: &Client) -> u64 {
+    client.xlen(STREAM).await.expect("XLEN")
 }
 
 async fn flushed(writer: &WriterHandle) {
@@ -131,7 +144,7 @@ async fn writes_each_point_as_image_and_stream_entry_with_fields_in_contract_ord
     writer.submit(vec![point(65535, 0, 3)]);
     flushed(&writer).await;
 
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     assert_eq!(
         image(&client, 100, 200).await.as_deref(),
         Some(json(100, 200, 1).as_str())
@@ -166,7 +179,7 @@ async fn approximate_trimming_keeps_the_stream_near_its_cap() {
         writer.submit((0..100).map(|i| point(1, i, burst)).collect());
         flushed(&writer).await;
     }
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     let len = xlen(&client).await;
     assert!(
         (200..=300).contains(&len),
@@ -187,7 +200,7 @@ async fn exact_trimming_keeps_exactly_the_cap() {
         writer.submit((0..100).map(|i| point(1, i, burst)).collect());
         flushed(&writer).await;
     }
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     assert_eq!(xlen(&client).await, 150);
     let last = entries(&client).await.pop().expect("an entry");
     assert_eq!(last, contract_fields(1, 99, 9));
@@ -202,7 +215,7 @@ async fn the_last_value_wins_in_the_image_and_the_stream_keeps_every_value() {
     writer.submit(vec![point(7, 8, 1), point(7, 7, 51)]);
     flushed(&writer).await;
 
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     assert_eq!(image(&client, 7, 7).await, Some(json(7, 7, 51)));
     let values: Vec<String> = entries(&client)
         .await
@@ -236,7 +249,7 @@ async fn two_thousand_points_submitted_in_bursts_arrive_in_order() {
     }
     flushed(&writer).await;
 
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     let got = entries(&client).await;
     assert_eq!(got.len(), 2000, "{:?}", writer.stats());
     for (i, entry) in got.iter().enumerate() {
@@ -263,7 +276,7 @@ async fn a_backlog_larger_than_a_batch_is_written_in_order_before_flush_returns(
     flushed(&writer).await;
     assert_eq!(writer.stats().written, 10_000);
 
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     let got = entries(&client).await;
     assert_eq!(got.len(), 10_000);
     for (i, entry) in got.iter().enumerate() {
@@ -288,10 +301,9 @@ async fn a_backlog_larger_than_a_batch_is_written_in_order_before_flush_returns(
 async fn a_refused_write_keeps_its_points_and_writes_them_once_valkey_accepts() {
     let valkey = ValkeyGuard::start();
     let cfg = cfg(valkey.port(), 5000);
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     // The stream's name taken by a string: every XADD is refused.
     let _: () = client
-        .fred()
         .set(STREAM, "not a stream", None, None, false)
         .await
         .expect("SET");
@@ -310,7 +322,7 @@ async fn a_refused_write_keeps_its_points_and_writes_them_once_valkey_accepts() 
     })
     .await;
     assert!(writer.stats().pending > 0);
-    let _: () = client.fred().del(STREAM).await.expect("DEL");
+    let _: () = client.del(STREAM).await.expect("DEL");
     flushed(&writer).await;
 
     let got = entries(&client).await;
@@ -364,7 +376,7 @@ async fn a_valkey_restart_loses_no_image_value_and_keeps_the_stream_up_to_the_ca
     assert!(stats.connected);
 
     // The restarted server kept nothing: everything here came from the buffer.
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     for i in 0..100 {
         assert_eq!(image(&client, 3, i).await, Some(json(3, i, 2)), "ioa {i}");
     }
@@ -389,7 +401,7 @@ async fn entries_beyond_the_cap_while_valkey_writes_count_as_trimmed_not_as_drop
     assert_eq!(stats.trimmed_stream_entries, 4900, "{stats:?}");
     assert_eq!(stats.dropped_stream_entries, 0, "no outage: {stats:?}");
     assert_eq!((stats.written, stats.pending, stats.outages), (101, 0, 0));
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     let got = entries(&client).await;
     let newest: Vec<_> = (4901..=5000).map(|i| contract_fields(8, i, 1)).collect();
     assert!(got.ends_with(&newest), "{} entries", got.len());
@@ -454,7 +466,7 @@ async fn starts_while_valkey_is_down_and_writes_once_it_is_up() {
     );
     valkey.restart();
     flushed(&writer).await;
-    let client = store::connect(&cfg).await.expect("connect");
+    let client = inspect(&cfg).await;
     assert_eq!(image(&client, 4, 1).await, Some(json(4, 1, 1)));
 }
 
@@ -545,6 +557,75 @@ async fn a_wrong_password_is_a_clear_error() {
         writer.flush(Duration::from_millis(100)).await,
         Err(store::StoreError::FlushTimeout { pending: 1, .. })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_read_after_an_id_gives_the_entries_after_it_in_order_and_its_info_where_it_stands()
+ {
+    use alp_connex::store::stream::{self, StreamId};
+    let valkey = ValkeyGuard::start();
+    let cfg = cfg(valkey.port(), 1000);
+    let client = store::connect(&cfg).await.expect("connect");
+    assert_eq!(stream::info(&client, STREAM).await.expect("XINFO"), None);
+    let none = stream::read_after(&client, STREAM, StreamId::default(), 10, None).await;
+    assert_eq!(none.expect("XREAD of a missing stream"), vec![]);
+
+    let writer = Writer::spawn(cfg.clone());
+    writer.submit((1..=5).map(|i| point(9, i, u64::from(i))).collect());
+    flushed(&writer).await;
+    let info = stream::info(&client, STREAM)
+        .await
+        .expect("XINFO")
+        .expect("the stream exists");
+    assert_eq!((info.length, info.added), (5, 5));
+    assert!(info.first <= info.last_generated && info.first > StreamId::default());
+
+    let all = stream::read_after(&client, STREAM, StreamId::default(), 10, None)
+        .await
+        .expect("XREAD");
+    let fields: Vec<_> = all.iter().map(|e| e.fields.clone()).collect();
+    let expected: Vec<_> = (1..=5)
+        .map(|i| contract_fields(9, i, u64::from(i)))
+        .collect();
+    assert_eq!(fields, expected);
+    assert_eq!(all.last().map(|e| e.id), Some(info.last_generated));
+
+    let after_second = stream::read_after(&client, STREAM, all[1].id, 2, None)
+        .await
+        .expect("XREAD");
+    let ids: Vec<StreamId> = after_second.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [all[2].id, all[3].id], "COUNT 2 after the second");
+
+    let waited = stream::read_after(
+        &client,
+        STREAM,
+        info.last_generated,
+        10,
+        Some(Duration::from_millis(100)),
+    )
+    .await
+    .expect("XREAD BLOCK");
+    assert_eq!(
+        waited,
+        vec![],
+        "nothing after the last entry within the block"
+    );
+    writer.shutdown(FLUSH).await;
+    client.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_managed_configuration_read_once_is_the_keys_value_or_none() {
+    let valkey = ValkeyGuard::start();
+    let cfg = cfg(valkey.port(), 100);
+    assert_eq!(store::read_config(&cfg, "inbound-1").await, Ok(None));
+    valkey
+        .command(&["SET", &config_key("inbound-1"), r#"{"port":2405}"#])
+        .unwrap();
+    assert_eq!(
+        store::read_config(&cfg, "inbound-1").await,
+        Ok(Some(r#"{"port":2405}"#.to_owned()))
+    );
 }
 
 /// Whether one client is subscribed to the channel `key`.
@@ -666,7 +747,7 @@ async fn in_a_cluster_points_spread_over_the_shards_and_the_stream_gets_every_en
         let keys: u64 = node.command(&["DBSIZE"]).unwrap().parse().unwrap();
         assert!(keys > 0, "node {} holds no key", node.port());
     }
-    let client = store::connect(&cfg).await.expect("connect to the cluster");
+    let client = inspect(&cfg).await;
     assert_eq!(xlen(&client).await, 1000);
     let got = entries(&client).await;
     for (i, entry) in got.iter().enumerate() {

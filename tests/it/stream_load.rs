@@ -232,7 +232,10 @@ async fn until(
 fn iec104_server_delivers_every_update_in_order_when_the_inbound_writes_10000_points_per_second() {
     let deadline = Instant::now() + DEADLINE;
     let valkey = ValkeyGuard::start();
-    let server = Server::start(&valkey, &[]);
+    // A master queue that holds the whole run, for the same reason as the
+    // stream cap: the test master shares the loaded cores too.
+    let queue = UPDATES.to_string();
+    let server = Server::start(&valkey, &["--queue", &queue]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -111,6 +111,20 @@ impl InboundConnector {
         }
     }
 
+    /// Sends SIGTERM (the shutdown path) and waits up to `timeout` for the
+    /// exit.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        super::process::send_signal(self.child.id(), libc::SIGTERM).expect("SIGTERM sent");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(exit) = self.child.try_wait().expect("the connector's exit") {
+                return exit;
+            }
+            assert!(Instant::now() < deadline, "the connector did not end");
+            thread::sleep(POLL);
+        }
+    }
+
     /// Every log line so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()

@@ -1,0 +1,135 @@
+//! The managed configuration (`connectors:{ID}:config`) of a connector,
+//! with the contract's refusal semantics: a value that differs from the
+//! last one seen and is valid becomes the role's new settings (its log
+//! level applied at once, `config_error` cleared); a value identical to the
+//! last one seen does nothing; an invalid one is refused with one error
+//! line and shown as `config_error` in the status, and the role keeps its
+//! last good settings. A deleted key means the start-up settings.
+//!
+//! ```text
+//! store::read_config (at start) ─┐
+//! store::watch_config ───────────┴─► Managed ─► same as last? ─► nothing
+//!                                         └─► Layers::with_managed ─► Ok ─► log level, config_error = null ─► role
+//!                                                                 └─► Err ─► error line, config_error = "…"
+//! ```
+//!
+//! What the new settings change (a reconnection, a rebind) is the role's
+//! decision.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use super::{LogControl, StatusCell};
+use crate::config::{Layers, RoleSettings};
+use crate::store::{self, ConfigValue, StoreConfig};
+
+/// The managed configuration of one connector, watched.
+pub struct Managed<S> {
+    layers: Layers<S>,
+    values: watch::Receiver<ConfigValue>,
+    /// The last value seen; `None` before the first.
+    last: Option<ConfigValue>,
+    /// The watch is running (it only ends with the process; without this,
+    /// a closed watch would wake every `select!`).
+    watching: bool,
+    log: LogControl,
+}
+
+impl<S: RoleSettings> Managed<S> {
+    /// Watches `connectors:{id}:config` of the Valkey of `store`
+    /// ([`store::watch_config`]); valid values are checked on top of
+    /// `layers`, their log level set through `log`.
+    pub fn watch(store: StoreConfig, id: &str, layers: Layers<S>, log: LogControl) -> Self {
+        Self {
+            values: store::watch_config(store, id),
+            layers,
+            last: None,
+            watching: true,
+            log,
+        }
+    }
+
+    /// Reads the managed configuration once (waiting at most `within`:
+    /// Valkey may be down) and takes it like a change: the settings to
+    /// start with when it is valid, `None` when it is refused or not read
+    /// (the start-up settings then apply).
+    pub async fn read_at_start<T: Serialize + Send + 'static>(
+        &mut self,
+        store: &StoreConfig,
+        id: &str,
+        within: Duration,
+        status: &StatusCell<T>,
+    ) -> Option<S> {
+        match tokio::time::timeout(within, store::read_config(store, id)).await {
+            Ok(Ok(value)) => self.take(value, status),
+            Ok(Err(e)) => {
+                warn!(
+                    "managed configuration not read at start ({e}); starting with the start-up settings"
+                );
+                None
+            }
+            Err(_) => {
+                warn!(
+                    "Valkey did not answer within {within:?}; starting with the start-up settings"
+                );
+                None
+            }
+        }
+    }
+
+    /// Waits for the next valid change of the managed configuration and
+    /// returns its settings; refused and identical values are handled on
+    /// the way (see the module). Pending for ever once the watch has ended
+    /// (logged once). Cancel-safe: a `select!` may drop it and call it
+    /// again without losing a change.
+    pub async fn changed<T: Serialize + Send + 'static>(&mut self, status: &StatusCell<T>) -> S {
+        loop {
+            if !self.watching || self.values.changed().await.is_err() {
+                if std::mem::take(&mut self.watching) {
+                    error!("the managed configuration watch ended: keeping the current settings");
+                }
+                return std::future::pending().await;
+            }
+            let value = self.values.borrow_and_update().clone();
+            if let Some(settings) = self.take(value, status) {
+                return settings;
+            }
+        }
+    }
+
+    /// Takes one value: the new settings when it differs from the last one
+    /// seen and is valid.
+    fn take<T: Serialize + Send + 'static>(
+        &mut self,
+        value: ConfigValue,
+        status: &StatusCell<T>,
+    ) -> Option<S> {
+        if self.last.as_ref() == Some(&value) {
+            return None;
+        }
+        let result = match &value {
+            Some(json) => self.layers.with_managed(json),
+            None => self.layers.settings(),
+        };
+        let applied = value.is_some();
+        self.last = Some(value);
+        match result {
+            Ok(settings) => {
+                if applied {
+                    info!("managed configuration applied");
+                }
+                status.set_config_error(None);
+                (self.log)(settings.log_level());
+                Some(settings)
+            }
+            Err(e) => {
+                error!("managed configuration refused, keeping the last good settings: {e}");
+                status.set_config_error(Some(e.to_string()));
+                None
+            }
+        }
+    }
+}
