@@ -1,6 +1,6 @@
 //! alp-connex: a protocol-translation platform for the power grid.
 //!
-//! The crate is layered (see the README):
+//! The crate is layered (see "Architecture" in the README):
 //!
 //! - [`iec104`]: IEC 60870-5-104 without I/O — the wire codec (APCI frames,
 //!   ASDUs, every standard type id) and the link state machine — plus thin
