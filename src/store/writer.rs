@@ -32,13 +32,6 @@
 //! outage (from the first failed attempt until a write succeeds again), so
 //! that the status tells the two apart.
 
-// TODO(lints): index the batch through get() once the store rework lands,
-// then remove this.
-#![expect(
-    clippy::indexing_slicing,
-    reason = "batch ranges built in queue_scripts from the batch's own lengths"
-)]
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -582,13 +575,14 @@ impl Commands {
             args.push(Value::from_static_str(SCRIPT));
             args.push(Value::from(1 + call.images.len() as i64));
             args.push(Value::from(self.stream.clone()));
-            for (addr, _) in &batch.images[call.images.clone()] {
+            let images = batch.images.get(call.images.clone()).unwrap_or_default();
+            for (addr, _) in images {
                 args.push(Value::from(self.image_key(*addr)));
             }
             args.push(Value::from(self.max_len));
             args.push(trim.clone());
             args.push(self.source.clone());
-            for (_, json) in &batch.images[call.images.clone()] {
+            for (_, json) in images {
                 args.push(Value::Bytes(json.clone()));
             }
             for entry in batch.stream.range(call.stream.clone()) {
@@ -623,12 +617,20 @@ impl Commands {
                 let mut stream = vec![false; batch.stream.len()];
                 for (call, result) in calls.iter().zip(&results) {
                     if result.is_ok() {
-                        images[call.images.clone()].fill(true);
-                        stream[call.stream.clone()].fill(true);
+                        if let Some(done) = images.get_mut(call.images.clone()) {
+                            done.fill(true);
+                        }
+                        if let Some(done) = stream.get_mut(call.stream.clone()) {
+                            done.fill(true);
+                        }
                     }
                 }
-                batch.images.retain_indexed(|i| !images[i]);
-                batch.stream.retain_indexed(|i| !stream[i]);
+                batch
+                    .images
+                    .retain_indexed(|i| !images.get(i).copied().unwrap_or(false));
+                batch
+                    .stream
+                    .retain_indexed(|i| !stream.get(i).copied().unwrap_or(false));
                 match results.iter().find_map(|r| r.as_ref().err()) {
                     Some(e) => Err(command_error("EVAL", e)),
                     None => Ok(()),
