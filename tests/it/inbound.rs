@@ -111,6 +111,22 @@ fn all_in_image(valkey: &ValkeyGuard, points: &[(u32, Element)]) -> bool {
         .all(|(ioa, _)| image(valkey, CA, *ioa).is_some())
 }
 
+/// The station interrogation's points and then the counters of the counter
+/// interrogation that follows it (cause 37) are in the image: nothing more
+/// comes from the start-up interrogations.
+fn interrogations_written(valkey: &ValkeyGuard) -> bool {
+    all_in_image(valkey, &gi_points())
+        && station_points()
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e.type_id(),
+                    TypeId::M_IT_NA_1 | TypeId::M_IT_TA_1 | TypeId::M_IT_TB_1
+                )
+            })
+            .all(|(ioa, _)| image(valkey, CA, *ioa).is_some_and(|p| p.cot == 37))
+}
+
 #[test]
 fn the_interrogation_snapshot_of_every_monitor_type_reaches_the_image() {
     // A Valkey with a password, as production runs it.
@@ -148,8 +164,8 @@ fn spontaneous_updates_reach_image_and_stream_in_order_with_contract_fields() {
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
     let c = Connector::start_with("spont", &valkey, &strs(&client(port, &[])), &[]);
-    c.until("interrogation written", T, || {
-        all_in_image(&valkey, &gi_points())
+    c.until("interrogations written", T, || {
+        interrogations_written(&valkey)
     });
     let before = stream(&valkey, "process:updates").len();
     let all: Vec<(u32, Element)> = station_points();
@@ -202,8 +218,8 @@ fn the_stream_is_capped_exactly_when_asked() {
             ("ALP_CONNEX_REDIS__STREAM_MAX_LENGTH", "25"),
         ],
     );
-    c.until("interrogation written", T, || {
-        all_in_image(&valkey, &gi_points())
+    c.until("interrogations written", T, || {
+        interrogations_written(&valkey)
     });
     let ioas: Vec<u32> = station_points().iter().map(|(i, _)| *i).collect();
     rtu.send(&json!({"op": "transmit", "cause": "SPONTANEOUS", "ca": CA, "ioas": ioas}));
@@ -548,8 +564,8 @@ fn a_valkey_restart_loses_no_image_value() {
     let port = free_port();
     let mut rtu = crate::interop::rtu_with_every_type(port);
     let c = Connector::start_with("outage", &valkey, &strs(&client(port, &[])), &[]);
-    c.until("interrogation written", T, || {
-        all_in_image(&valkey, &gi_points())
+    c.until("interrogations written", T, || {
+        interrogations_written(&valkey)
     });
     valkey.stop();
     // New values while Valkey is down.
@@ -667,8 +683,8 @@ fn by_default_one_interrogation_then_one_counter_interrogation_and_no_periodic_o
     let mut rtu = crate::interop::rtu_with_every_type(port);
     let c = Connector::start_with("plain", &valkey, &strs(&client(port, &[])), &[]);
     rtu.expect_line(|v| v["event"] == "command" && v["type"] == "C_IC_NA_1", T);
-    c.until("interrogation written", T, || {
-        all_in_image(&valkey, &gi_points())
+    c.until("interrogations written", T, || {
+        interrogations_written(&valkey)
     });
     // Two seconds without any further command.
     std::thread::sleep(Duration::from_secs(2));
