@@ -31,6 +31,6 @@
 //! reader) and the protocol core's type ids only; no tokio, no Valkey, no
 //! broker.
 
-//CFG
+pub mod config;
 //CONV
 pub mod topic;
