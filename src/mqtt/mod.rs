@@ -32,5 +32,5 @@
 //! broker.
 
 pub mod config;
-//CONV
+pub mod convert;
 pub mod topic;
