@@ -12,7 +12,8 @@
 //! monitor types in [`WRITABLE_TYPES`] by mnemonic or number, one owner per
 //! (casdu, ioa) across all mappings, `deadband` exactly one of `absolute`
 //! or `percent`, finite and not negative, `time` only on timed types,
-//! `invert` only on single and double points, `silence_timeout` 0..31536000
+//! `scale` and `offset` finite and only on measured values, step
+//! positions and counters, `invert` only on single and double points, `silence_timeout` 0..31536000
 //! seconds, `broker.qos` 0 or 1.
 
 use std::collections::HashMap;
@@ -385,6 +386,26 @@ fn check_point(
             None => Ok(default),
         }
     };
+    let unscaled = matches!(
+        type_id,
+        TypeId::M_SP_NA_1
+            | TypeId::M_SP_TB_1
+            | TypeId::M_DP_NA_1
+            | TypeId::M_DP_TB_1
+            | TypeId::M_BO_NA_1
+            | TypeId::M_BO_TB_1
+    );
+    for (field, given) in [("scale", raw.scale), ("offset", raw.offset)] {
+        if unscaled && given.is_some() {
+            return Err(err(
+                format!("{place}.{field}"),
+                format!(
+                    "{} is not scaled; scale and offset apply to measured values, step positions and counters",
+                    type_id.mnemonic()
+                ),
+            ));
+        }
+    }
     let scale = finite("scale", raw.scale, 1.0)?;
     let offset = finite("offset", raw.offset, 0.0)?;
     let deadband = match raw.deadband {
@@ -646,6 +667,16 @@ mod tests {
                 json!({"casdu": 1, "ioa": 3, "type": 13, "value": "$", "invert": true}),
                 format!("{p}.invert"),
                 "single and double",
+            ),
+            (
+                json!({"casdu": 1, "ioa": 3, "type": 1, "value": "$", "scale": 2.0}),
+                format!("{p}.scale"),
+                "not scaled",
+            ),
+            (
+                json!({"casdu": 1, "ioa": 3, "type": 33, "value": "$", "offset": 1.0}),
+                format!("{p}.offset"),
+                "not scaled",
             ),
             (
                 json!({"casdu": 1, "ioa": 3, "type": 1, "value": "$", "map": {"on": [1]}}),

@@ -8,7 +8,8 @@
 //! 1. the `value` path must select exactly one value, else
 //!    [`Outcome::Unselected`] (nothing written, counted by the caller);
 //! 2. `map` replaces a value found in it (a string by itself, a number by
-//!    its decimal form, a boolean as `true`/`false`);
+//!    its decimal form, an integral float also by its integer form, a
+//!    boolean as `true`/`false`);
 //! 3. a number sent as a string is a number; measured values, step
 //!    positions and counters take `value × scale + offset`;
 //! 4. the conversion to the type: single point from a boolean or 0/1;
@@ -113,6 +114,14 @@ fn map_key(v: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// An integral float's integer form (`10.0` looks up `"10"`).
+fn integral_key(v: &Value) -> Option<String> {
+    let x = v
+        .as_f64()
+        .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)?;
+    Some(format!("{}", x as i64))
 }
 
 /// The value converted to the point's type, and whether it was clamped.
@@ -235,6 +244,7 @@ pub fn convert_point(p: &PointMapping, payload: &Value, ctx: &Context) -> Outcom
     };
     let v = map_key(selected)
         .and_then(|k| p.map.get(&k))
+        .or_else(|| integral_key(selected).and_then(|k| p.map.get(&k)))
         .unwrap_or(selected);
     let (value, clamped) = match to_value(p, v) {
         Ok(x) => x,

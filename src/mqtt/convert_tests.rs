@@ -314,6 +314,11 @@ fn map_turns_words_and_numbers_into_values() {
     ));
     let p = point(json!({"type": "M_DP_NA_1", "map": {"10": 2, "20": 1, "true": 2, "moving": 0}}));
     assert_eq!(write(&p, json!({"v": 10})).0.value, PointValue::Double(2));
+    assert_eq!(
+        write(&p, json!({"v": 10.0})).0.value,
+        PointValue::Double(2),
+        "an integral float"
+    );
     assert_eq!(write(&p, json!({"v": "20"})).0.value, PointValue::Double(1));
     assert_eq!(write(&p, json!({"v": true})).0.value, PointValue::Double(2));
     assert_eq!(
@@ -538,8 +543,12 @@ proptest! {
         time_format in prop::sample::select(vec!["rfc3339", "unix_s", "unix_ms"]),
     ) {
         let timed = crate::mqtt::config::is_timed(ty);
-        let mut spec = json!({"type": ty.id(), "value": path, "scale": scale, "offset": offset,
+        let mut spec = json!({"type": ty.id(), "value": path,
                               "quality": {"path": "$.q", "good": ["ok"]}});
+        if !matches!(ty.id(), 1 | 3 | 7 | 30 | 31 | 33) {
+            spec["scale"] = json!(scale);
+            spec["offset"] = json!(offset);
+        }
         if timed {
             spec["time"] = json!("$.a");
             spec["time_format"] = json!(time_format);
