@@ -18,11 +18,16 @@
 //!   standard's ranges (clamped with `ov` or refused as invalid), `invert`,
 //!   `quality`, the time stamp, and [`convert::DeadbandFilter`], the
 //!   per-point deadband state.
+//! - [`engine`]: the whole configuration with its topic index:
+//!   [`engine::parse_payload`] reads a payload (size limit, nesting limit)
+//!   and [`engine::Engine::handle`] runs it through every mapping of its
+//!   topic.
 //!
-//! Data flow: the role (not here) receives a message, asks the
-//! [`topic::TopicIndex`] built from the checked configuration for the
-//! mappings of its topic, parses the payload once, and for each mapping
-//! whose `match` holds calls [`convert::convert_point`] for each point. The
+//! Data flow: the role (not here) receives a message, reads its payload
+//! once ([`engine::parse_payload`]); the [`engine::Engine`] finds the
+//! mappings of its topic through the [`topic::TopicIndex`] and, for each
+//! mapping whose `match` holds, calls [`convert::convert_point`] for each
+//! point. The
 //! outcome says what to write: a point, nothing (the path selected no
 //! single value), or "keep the last value with `iv`" — the caller holds
 //! the last values and the deadband state, and counts each outcome.
@@ -33,4 +38,5 @@
 
 pub mod config;
 pub mod convert;
+pub mod engine;
 pub mod topic;
