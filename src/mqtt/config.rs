@@ -14,7 +14,8 @@
 //! or `percent`, finite and not negative, `time` only on timed types,
 //! `scale` and `offset` finite and only on measured values, step
 //! positions and counters, `invert` only on single and double points, `silence_timeout` 0..31536000
-//! seconds, `broker.qos` 0 or 1.
+//! seconds, `broker.qos` 0 or 1, `log_level` one of the levels every
+//! role names.
 
 use std::collections::HashMap;
 
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
+use crate::config::common::LogLevel;
 use crate::iec104::types::TypeId;
 
 use super::topic::TopicFilter;
@@ -140,7 +142,7 @@ struct RawQuality {
 /// A checked configuration.
 #[derive(Debug, Clone)]
 pub struct MqttConfig {
-    pub log_level: Option<String>,
+    pub log_level: Option<LogLevel>,
     pub broker: Option<BrokerSettings>,
     /// The default `silence_timeout`, seconds (0 = off).
     pub silence_timeout_s: u64,
@@ -211,6 +213,17 @@ impl MqttConfig {
     pub fn from_value(value: Value) -> Result<MqttConfig, ConfigError> {
         let raw: RawConfig =
             serde_json::from_value(value).map_err(|e| err("(configuration)", e.to_string()))?;
+        let log_level = match raw.log_level {
+            None => None,
+            Some(l) => Some(
+                serde_json::from_value::<LogLevel>(Value::String(l.clone())).map_err(|_| {
+                    err(
+                        "log_level",
+                        format!("`{l}`: allowed {}", LogLevel::NAMES.join(", ")),
+                    )
+                })?,
+            ),
+        };
         let silence_timeout_s = check_silence("silence_timeout", raw.silence_timeout)?.unwrap_or(0);
         let broker = match raw.broker {
             None => None,
@@ -237,7 +250,7 @@ impl MqttConfig {
             )?);
         }
         Ok(MqttConfig {
-            log_level: raw.log_level,
+            log_level,
             broker,
             silence_timeout_s,
             mappings,
@@ -535,6 +548,7 @@ mod tests {
  ]}"#;
         let c = MqttConfig::from_json(text).unwrap();
         assert_eq!(c.silence_timeout_s, 300);
+        assert_eq!(c.log_level, Some(LogLevel::Info));
         assert_eq!(c.broker.as_ref().and_then(|b| b.qos), Some(1));
         let m = &c.mappings[0];
         assert_eq!(m.id, "substation-a-climate");
@@ -729,6 +743,11 @@ mod tests {
                 json!({"mappings": [{"id": "a", "topic": "a", "points": [], "qos": 1}]}),
                 "mappings[0]",
                 "unknown field `qos`",
+            ),
+            (
+                json!({"mappings": [], "log_level": "loud"}),
+                "log_level",
+                "`loud`: allowed trace, debug, info",
             ),
             (
                 json!({"mappings": [], "broker": {"qos": 2}}),

@@ -33,8 +33,8 @@
 //! the last values and the deadband state, and counts each outcome.
 //!
 //! Dependencies: [`crate::contract`] (the data point and its RFC 3339
-//! reader) and the protocol core's type ids only; no tokio, no Valkey, no
-//! broker.
+//! reader), the protocol core's type ids and normalized value, and the
+//! shared log level of [`crate::config`]; no tokio, no Valkey, no broker.
 
 pub mod config;
 pub mod convert;
