@@ -19,6 +19,9 @@
 //!   shutdown with the last status.
 //! - [`station`]: the controlled station's application layer, answering
 //!   masters from a point source.
+//! - [`mqtt`]: the MQTT connector's mapping engine without I/O — the
+//!   managed mapping configuration, topic filters and their index, JSON
+//!   payloads to data points.
 //! - the roles, each wiring the layers above: [`inbound`]
 //!   (`iec104-inbound`), [`server`] (`iec104-server`, the Valkey process
 //!   image served by a [`station`]), [`sim`] (`rtu-sim`).
@@ -30,6 +33,7 @@ pub mod contract;
 pub mod fuzzing;
 pub mod iec104;
 pub mod inbound;
+pub mod mqtt;
 pub mod server;
 pub mod shutdown;
 pub mod sim;

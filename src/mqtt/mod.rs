@@ -1,0 +1,42 @@
+//! The `mqtt` connector's mapping engine, pure (no I/O): what turns an MQTT
+//! message (a topic and a JSON payload) into data points of the contract
+//! (`docs/contract.md`, "The MQTT connector's managed configuration").
+//!
+//! - [`config`]: the managed configuration's shape as serde types
+//!   (unknown fields refused), checked into [`config::MqttConfig`]: topic
+//!   filters parsed, JSONPaths compiled, types, addresses, deadbands, time
+//!   formats and quality specs checked. A configuration is refused as a
+//!   whole with its first error, which names its place and field
+//!   (`mappings[2].points[0].value: …`).
+//! - [`topic`]: MQTT topic filters (`+`, `#`, `$share/GROUP/` stripped for
+//!   matching) checked per the MQTT specification, and [`topic::TopicIndex`],
+//!   a trie over topic levels that finds the filters matching a topic
+//!   without scanning them all.
+//! - [`convert`]: one payload and one mapping to data points: the `match`
+//!   conditions, the value selected by JSONPath (exactly one value), `map`,
+//!   `scale`/`offset`, the conversion to the point's type with the
+//!   standard's ranges (clamped with `ov` or refused as invalid), `invert`,
+//!   `quality`, the time stamp, and [`convert::DeadbandFilter`], the
+//!   per-point deadband state.
+//! - [`engine`]: the whole configuration with its topic index:
+//!   [`engine::parse_payload`] reads a payload (size limit, nesting limit)
+//!   and [`engine::Engine::handle`] runs it through every mapping of its
+//!   topic.
+//!
+//! Data flow: the role (not here) receives a message, reads its payload
+//! once ([`engine::parse_payload`]); the [`engine::Engine`] finds the
+//! mappings of its topic through the [`topic::TopicIndex`] and, for each
+//! mapping whose `match` holds, calls [`convert::convert_point`] for each
+//! point. The
+//! outcome says what to write: a point, nothing (the path selected no
+//! single value), or "keep the last value with `iv`" — the caller holds
+//! the last values and the deadband state, and counts each outcome.
+//!
+//! Dependencies: [`crate::contract`] (the data point and its RFC 3339
+//! reader), the protocol core's type ids and normalized value, and the
+//! shared log level of [`crate::config`]; no tokio, no Valkey, no broker.
+
+pub mod config;
+pub mod convert;
+pub mod engine;
+pub mod topic;
