@@ -1,6 +1,7 @@
 //! Invariants of the text parsers of untrusted input (the data point JSON
-//! read from Valkey, stream IDs, image keys, settings), shared by the
-//! `fuzz/` targets `datapoint` and `text` and the test that replays their
+//! read from Valkey, stream IDs, image keys, settings, the MQTT mapping
+//! engine's configuration and messages), shared by the `fuzz/` targets
+//! `datapoint`, `text` and `mqtt` and the test that replays their
 //! corpus in the normal suite. Each function panics when an invariant
 //! breaks, which is what a fuzzer looks for. The binary parsers have theirs
 //! in [`crate::iec104::fuzzing`].
@@ -16,6 +17,9 @@ use std::str::FromStr;
 use crate::contract::{DataPoint, PointValue, image_key};
 use crate::iec104::asdu::Asdu;
 use crate::iec104::types::{Cause, Cot, TypeId};
+use crate::mqtt::config::{MqttConfig, is_timed};
+use crate::mqtt::convert::{Context, DeadbandFilter, Outcome, invalidated};
+use crate::mqtt::engine::{DEFAULT_MAX_PAYLOAD, Engine, parse_payload};
 use crate::server::config::IpNetwork;
 use crate::station::{GROUPS, GroupRange, Update};
 use crate::store::keys::parse_image_key;
@@ -124,5 +128,181 @@ pub fn text_parsers(data: &[u8]) {
             assert!(net.contains(net.addr()), "{net} of {text:?}");
         }
         assert_eq!(net.to_string().parse(), Ok(net), "of {text:?}");
+    }
+}
+
+/// The mappings of the `mqtt` target when its input brings none: a
+/// substation sensor box over every feature (wildcards, `match`, `map`,
+/// `invert`, `scale`/`offset`, deadbands, `quality`, each time format) and
+/// every writable type.
+pub const MQTT_FIXED_CONFIG: &str = r##"{"silence_timeout": 60, "mappings": [
+ {"id": "bay", "topic": "substations/+/t1/sensors", "match": {"$.device": "ss-nord-t1"},
+  "points": [
+   {"casdu": 1, "ioa": 1, "type": "M_ME_TF_1", "value": "$.oil_temperature", "time": "$.ts",
+    "deadband": {"absolute": 0.5}, "quality": {"path": "$.status", "good": ["ok", 0]}},
+   {"casdu": 1, "ioa": 2, "type": "M_ME_NC_1", "value": "$.ambient.temperature", "scale": 1e30,
+    "deadband": {"percent": 5}},
+   {"casdu": 1, "ioa": 3, "type": "M_ME_NB_1", "value": "$.ambient.humidity", "offset": -3.5},
+   {"casdu": 1, "ioa": 4, "type": "M_ME_NA_1", "value": "$.load", "scale": 0.01},
+   {"casdu": 1, "ioa": 5, "type": "M_ME_TD_1", "value": "$.load", "time": "$.t_s", "time_format": "unix_s"},
+   {"casdu": 1, "ioa": 6, "type": "M_ME_TE_1", "value": "$.sf6_density", "scale": 100,
+    "time": "$.t_ms", "time_format": "unix_ms"},
+   {"casdu": 1, "ioa": 7, "type": "M_ME_ND_1", "value": "$.load"},
+   {"casdu": 1, "ioa": 8, "type": "M_SP_TB_1", "value": "$.door", "time": "$.ts",
+    "map": {"closed": false, "open": true}},
+   {"casdu": 1, "ioa": 9, "type": "M_SP_NA_1", "value": "$.door", "invert": true,
+    "map": {"closed": 0, "open": 1, "2": true}},
+   {"casdu": 1, "ioa": 10, "type": "M_DP_NA_1", "value": "$.breaker", "invert": true,
+    "map": {"off": 1, "on": 2, "moving": 0, "fault": 3}},
+   {"casdu": 1, "ioa": 11, "type": "M_DP_TB_1", "value": "$.fan", "time": "$.ts"},
+   {"casdu": 1, "ioa": 12, "type": "M_ST_NA_1", "value": "$.tap"},
+   {"casdu": 1, "ioa": 13, "type": "M_ST_TB_1", "value": "$.tap", "scale": 10, "offset": -5, "time": "$.ts"},
+   {"casdu": 1, "ioa": 14, "type": "M_BO_NA_1", "value": "$.alarms"},
+   {"casdu": 1, "ioa": 15, "type": "M_BO_TB_1", "value": "$.alarms", "time": "$.ts"},
+   {"casdu": 1, "ioa": 16, "type": "M_IT_NA_1", "value": "$.energy_kwh"},
+   {"casdu": 1, "ioa": 17, "type": "M_IT_TB_1", "value": "$.energy_kwh", "scale": 1000, "time": "$.ts"}
+  ]},
+ {"id": "any", "topic": "$share/g/substations/#",
+  "points": [{"casdu": 2, "ioa": 1, "type": "M_ME_NC_1", "value": "$.values[0]"},
+             {"casdu": 2, "ioa": 2, "type": "M_SP_NA_1", "value": "$..open"}]},
+ {"id": "root", "topic": "#",
+  "points": [{"casdu": 3, "ioa": 1, "type": "M_ME_TF_1", "value": "$.v", "time": "$.ts"}]}
+]}"##;
+
+/// The MQTT mapping engine on arbitrary input. The input is split at NUL
+/// octets: `CONFIG \0 TOPIC \0 PAYLOAD` checks a configuration of its own,
+/// `TOPIC \0 PAYLOAD` and a bare `PAYLOAD` (topic
+/// `substations/nord/t1/sensors`) run through [`MQTT_FIXED_CONFIG`].
+/// - a refused configuration's error names its place (`mappings[2]…`, a
+///   top-level field, or `(configuration)`);
+/// - no panic reading the payload, finding the mappings or converting;
+/// - the topic index finds exactly the mappings whose filter matches;
+/// - every written point has its mapping's address and type, a value of
+///   that type within its range, `ov` exactly when clamped and clamping
+///   only on step, normalized, scaled and short float, a time tag exactly
+///   on timed types (within 1970..9999), and is served and round-trips as
+///   the data point JSON does ([`datapoint_json`]);
+/// - the deadband filter and [`invalidated`] never panic, and an
+///   invalidated point keeps its value with `iv` set.
+pub fn mqtt_message(data: &[u8]) {
+    let parts: Vec<&[u8]> = data.splitn(3, |&b| b == 0).collect();
+    let (config, topic, payload) = match parts.as_slice() {
+        [config, topic, payload] => {
+            let Ok(text) = std::str::from_utf8(config) else {
+                return;
+            };
+            match MqttConfig::from_json(text) {
+                Ok(c) => (c, *topic, *payload),
+                Err(e) => {
+                    let place = e.place.as_str();
+                    assert!(
+                        place == "(configuration)"
+                            || place.starts_with("mappings")
+                            || ["log_level", "broker", "silence_timeout"]
+                                .iter()
+                                .any(|f| place.starts_with(f)),
+                        "an error without its place: {e}"
+                    );
+                    assert!(!e.message.is_empty(), "an empty message at {place}");
+                    return;
+                }
+            }
+        }
+        [topic, payload] => (fixed_config(), *topic, *payload),
+        _ => (fixed_config(), &b"substations/nord/t1/sensors"[..], data),
+    };
+    let Ok(topic) = std::str::from_utf8(topic) else {
+        return;
+    };
+    let engine = Engine::new(config);
+    let found = engine.mappings_for(topic);
+    let expected: Vec<usize> = engine
+        .config()
+        .mappings
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.topic.matches(topic))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        found, expected,
+        "the index and the filters differ on {topic:?}"
+    );
+    let Ok(payload) = parse_payload(payload, DEFAULT_MAX_PAYLOAD) else {
+        return;
+    };
+    let ctx = Context {
+        source: std::sync::Arc::from("mqtt-fuzz"),
+        received_ms: 1_795_252_530_200,
+    };
+    for result in engine.handle(topic, &payload, &ctx) {
+        let mapping = engine
+            .config()
+            .mappings
+            .get(result.mapping)
+            .expect("a found mapping exists");
+        assert!(result.matched || result.points.is_empty());
+        for (p, outcome) in &result.points {
+            let spec = mapping.points.get(*p).expect("an outcome's point exists");
+            let Outcome::Write { point, clamped } = outcome else {
+                continue;
+            };
+            assert_eq!(
+                (point.casdu, point.ioa, point.type_id),
+                (spec.casdu, spec.ioa, spec.type_id)
+            );
+            assert_eq!(point.quality.ov, *clamped, "ov without clamping: {point:?}");
+            let clampable = matches!(
+                spec.type_id,
+                TypeId::M_ST_NA_1
+                    | TypeId::M_ST_TB_1
+                    | TypeId::M_ME_NA_1
+                    | TypeId::M_ME_TD_1
+                    | TypeId::M_ME_ND_1
+                    | TypeId::M_ME_NB_1
+                    | TypeId::M_ME_TE_1
+                    | TypeId::M_ME_NC_1
+                    | TypeId::M_ME_TF_1
+            );
+            assert!(!clamped || clampable, "{:?} clamped", spec.type_id);
+            assert!(
+                in_range(spec.type_id, &point.value),
+                "{:?} out of range for {:?}",
+                point.value,
+                spec.type_id
+            );
+            assert_eq!(point.time.is_some(), is_timed(spec.type_id), "{point:?}");
+            if let Some(t) = point.time {
+                assert!((0..=253_402_300_799_999).contains(&t), "time {t}");
+            }
+            datapoint_json(point.to_json().as_bytes());
+            let mut filter = DeadbandFilter::default();
+            assert!(filter.admit(spec.deadband, point), "the first value passes");
+            let kept = invalidated(point, &ctx);
+            assert!(kept.quality.iv && kept.value == point.value);
+        }
+    }
+}
+
+fn fixed_config() -> MqttConfig {
+    MqttConfig::from_json(MQTT_FIXED_CONFIG)
+        .unwrap_or_else(|e| panic!("the fixed configuration is refused: {e}"))
+}
+
+/// Whether a value is of the point type's kind and within its range.
+fn in_range(t: TypeId, v: &PointValue) -> bool {
+    use TypeId as T;
+    match (t, *v) {
+        (T::M_SP_NA_1 | T::M_SP_TB_1, PointValue::Single(_)) => true,
+        (T::M_DP_NA_1 | T::M_DP_TB_1, PointValue::Double(d)) => d <= 3,
+        (T::M_ST_NA_1 | T::M_ST_TB_1, PointValue::Step { value, .. }) => {
+            (-64..=63).contains(&value)
+        }
+        (T::M_BO_NA_1 | T::M_BO_TB_1, PointValue::Bitstring(_)) => true,
+        (T::M_ME_NA_1 | T::M_ME_TD_1 | T::M_ME_ND_1, PointValue::Normalized(_)) => true,
+        (T::M_ME_NB_1 | T::M_ME_TE_1, PointValue::Scaled(_)) => true,
+        (T::M_ME_NC_1 | T::M_ME_TF_1, PointValue::Float(f)) => f.is_finite(),
+        (T::M_IT_NA_1 | T::M_IT_TB_1, PointValue::Counter { .. }) => true,
+        _ => false,
     }
 }

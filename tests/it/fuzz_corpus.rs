@@ -56,3 +56,11 @@ fn datapoint_corpus_encodes_and_round_trips() {
 fn text_corpus_reads_back_what_it_writes() {
     assert!(replay("text", alp_connex::fuzzing::text_parsers) > 0);
 }
+
+#[test]
+fn mqtt_corpus_writes_only_points_within_their_ranges() {
+    assert!(
+        replay("mqtt", alp_connex::fuzzing::mqtt_message) >= 8,
+        "the seeds of fuzz/corpus/mqtt"
+    );
+}
