@@ -156,7 +156,7 @@ pub const MQTT_FIXED_CONFIG: &str = r##"{"silence_timeout": 60, "mappings": [
     "map": {"off": 1, "on": 2, "moving": 0, "fault": 3}},
    {"casdu": 1, "ioa": 11, "type": "M_DP_TB_1", "value": "$.fan", "time": "$.ts"},
    {"casdu": 1, "ioa": 12, "type": "M_ST_NA_1", "value": "$.tap"},
-   {"casdu": 1, "ioa": 13, "type": "M_ST_TB_1", "value": "$.tap", "scale": 10, "offset": -5, "time": "$.ts"},
+   {"casdu": 1, "ioa": 13, "type": "M_ST_TB_1", "value": "$.tap", "scale": 10, "offset": -10, "time": "$.ts"},
    {"casdu": 1, "ioa": 14, "type": "M_BO_NA_1", "value": "$.alarms"},
    {"casdu": 1, "ioa": 15, "type": "M_BO_TB_1", "value": "$.alarms", "time": "$.ts"},
    {"casdu": 1, "ioa": 16, "type": "M_IT_NA_1", "value": "$.energy_kwh"},

@@ -64,3 +64,29 @@ fn mqtt_corpus_writes_only_points_within_their_ranges() {
         "the seeds of fuzz/corpus/mqtt"
     );
 }
+
+#[test]
+fn mqtt_sensor_seed_writes_every_point_of_the_fixed_configuration() {
+    use alp_connex::mqtt::config::MqttConfig;
+    use alp_connex::mqtt::convert::{Context, Outcome};
+    use alp_connex::mqtt::engine::{Engine, parse_payload};
+
+    let engine =
+        Engine::new(MqttConfig::from_json(alp_connex::fuzzing::MQTT_FIXED_CONFIG).unwrap());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/mqtt");
+    let seed = std::fs::read(dir.join("sensor_box_all_points")).unwrap();
+    let payload = parse_payload(&seed, usize::MAX).unwrap();
+    let ctx = Context {
+        source: std::sync::Arc::from("mqtt-1"),
+        received_ms: 0,
+    };
+    let results = engine.handle("substations/nord/t1/sensors", &payload, &ctx);
+    let bay = results.iter().find(|r| r.mapping == 0).unwrap();
+    assert!(bay.matched);
+    let written = bay
+        .points
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Write { clamped: false, point } if !point.quality.iv && !point.time_invalid))
+        .count();
+    assert_eq!(written, 17, "{:?}", bay.points);
+}
