@@ -47,8 +47,9 @@ fn stream(valkey: &ValkeyGuard, name: &str) -> Vec<(String, Vec<(String, String)
         .collect()
 }
 
-/// The data point the contract makes of `e`, for comparison.
-fn expected(ca: u16, ioa: u32, e: &Element, cause: Cause) -> DataPoint {
+/// The data point the contract makes of `e`, for comparison (source "x",
+/// received at 0).
+pub(crate) fn expected(ca: u16, ioa: u32, e: &Element, cause: Cause) -> DataPoint {
     let source = Arc::<str>::from("x");
     let a = Asdu::single(Cot::new(cause), ca, ioa, e.clone());
     points_from_asdu(

@@ -24,7 +24,7 @@ use alp_connex::contract::{DataPoint, PointValue};
 use alp_connex::iec104::asdu::{Asdu, BROADCAST_CA};
 use alp_connex::iec104::elements::*;
 use alp_connex::iec104::time::{Cp16Time2a, Cp56Time2a};
-use alp_connex::iec104::types::{Cause, Cot, Element, TypeId};
+use alp_connex::iec104::types::{Cause, Element, TypeId};
 use serde_json::{Value, json};
 
 use crate::interop::{T, TIME_MS, in_c104_interrogation, is_counter, summary};
@@ -51,17 +51,7 @@ const SENTINEL: Addr = (3, 9000);
 
 /// The data point the contract makes of `e` received with `cause`.
 fn point_of((ca, ioa): Addr, e: &Element, cause: Cause) -> DataPoint {
-    let source = Arc::<str>::from("rtu");
-    let a = Asdu::single(Cot::new(cause), ca, ioa, e.clone());
-    points_from_asdu(
-        &a,
-        Reception {
-            source: &source,
-            received: 0,
-            zone: &alp_connex::iec104::time::UTC,
-        },
-    )
-    .remove(0)
+    crate::inbound::expected(ca, ioa, e, cause)
 }
 
 /// Equal in everything the source determines (all but `source` and
