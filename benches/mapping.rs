@@ -18,9 +18,9 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use alp_connex::mqtt::config::MqttConfig;
 use alp_connex::mqtt::convert::{Context, Outcome};
 use alp_connex::mqtt::engine::{Engine, parse_payload};
+use alp_connex::mqtt::mapping::MappingConfig;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -69,7 +69,7 @@ fn ctx() -> Context {
 }
 
 fn one_mapping(c: &mut Criterion) {
-    let config = MqttConfig::from_value(json!({"mappings": [
+    let config = MappingConfig::from_value(json!({"mappings": [
         sensor_mapping(0, "substations/nord/t1/sensors", 1)
     ]}))
     .unwrap();
@@ -120,7 +120,7 @@ fn ten_thousand_filters(c: &mut Criterion) {
             ]})
         })
         .collect();
-    let config = MqttConfig::from_value(json!({"mappings": mappings})).unwrap();
+    let config = MappingConfig::from_value(json!({"mappings": mappings})).unwrap();
     let engine = Engine::new(config);
     let ctx = ctx();
     let payload = parse_payload(PAYLOAD.as_bytes(), usize::MAX).unwrap();

@@ -17,9 +17,9 @@ use std::str::FromStr;
 use crate::contract::{DataPoint, PointValue, image_key};
 use crate::iec104::asdu::Asdu;
 use crate::iec104::types::{Cause, Cot, TypeId};
-use crate::mqtt::config::{MqttConfig, is_timed};
 use crate::mqtt::convert::{Context, DeadbandFilter, Outcome, invalidated};
 use crate::mqtt::engine::{DEFAULT_MAX_PAYLOAD, Engine, parse_payload};
+use crate::mqtt::mapping::{MappingConfig, is_timed};
 use crate::server::config::IpNetwork;
 use crate::station::{GROUPS, GroupRange, Update};
 use crate::store::keys::parse_image_key;
@@ -191,7 +191,7 @@ pub fn mqtt_message(data: &[u8]) {
             let Ok(text) = std::str::from_utf8(config) else {
                 return;
             };
-            match MqttConfig::from_json(text) {
+            match MappingConfig::from_json(text) {
                 Ok(c) => (c, *topic, *payload),
                 Err(e) => {
                     let place = e.place.as_str();
@@ -284,8 +284,8 @@ pub fn mqtt_message(data: &[u8]) {
     }
 }
 
-fn fixed_config() -> MqttConfig {
-    MqttConfig::from_json(MQTT_FIXED_CONFIG)
+fn fixed_config() -> MappingConfig {
+    MappingConfig::from_json(MQTT_FIXED_CONFIG)
         .unwrap_or_else(|e| panic!("the fixed configuration is refused: {e}"))
 }
 

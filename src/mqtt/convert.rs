@@ -43,7 +43,7 @@ use crate::contract::{DataPoint, PointValue, QualityFlags, parse_rfc3339_ms};
 use crate::iec104::elements::Normalized;
 use crate::iec104::types::TypeId;
 
-use super::config::{Deadband, Mapping, PointMapping, TimeFormat, is_timed};
+use super::mapping::{Deadband, Mapping, PointMapping, TimeFormat, is_timed};
 
 /// The latest time stamp accepted, Unix ms (9999-12-31T23:59:59.999Z).
 const MAX_TIME_MS: i64 = 253_402_300_799_999;

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::mqtt::config::MqttConfig;
+use crate::mqtt::mapping::MappingConfig;
 
 const RECEIVED: i64 = 1_795_000_000_000;
 
@@ -22,7 +22,7 @@ fn point(spec: Value) -> PointMapping {
         o.entry("ioa").or_insert(json!(200));
         o.entry("value").or_insert(json!("$.v"));
     }
-    let c = MqttConfig::from_value(json!({"mappings": [
+    let c = MappingConfig::from_value(json!({"mappings": [
         {"id": "m", "topic": "t", "points": [spec]}]}))
     .unwrap();
     c.mappings[0].points[0].clone()
@@ -416,7 +416,7 @@ fn timed_types_take_the_source_time_in_each_format_or_the_receive_time() {
 
 #[test]
 fn match_conditions_must_all_select_exactly_their_value() {
-    let c = MqttConfig::from_value(json!({"mappings": [
+    let c = MappingConfig::from_value(json!({"mappings": [
         {"id": "m", "topic": "t", "match": {"$.device": "ts-17", "$.kind": 1},
          "points": [{"casdu": 1, "ioa": 1, "type": 13, "value": "$.v"}]}]}))
     .unwrap();
@@ -435,7 +435,7 @@ fn match_conditions_must_all_select_exactly_their_value() {
 
 #[test]
 fn one_message_feeds_every_point_of_its_mapping() {
-    let c = MqttConfig::from_value(json!({"mappings": [
+    let c = MappingConfig::from_value(json!({"mappings": [
         {"id": "m", "topic": "t", "points": [
             {"casdu": 1, "ioa": 1, "type": "M_ME_NC_1", "value": "$.temperature"},
             {"casdu": 1, "ioa": 2, "type": "M_ME_NC_1", "value": "$.humidity"},
@@ -536,13 +536,13 @@ proptest! {
     #[test]
     fn any_json_through_any_simple_mapping_never_panics_and_stays_in_range(
         payload in any_json(),
-        ty in prop::sample::select(crate::mqtt::config::WRITABLE_TYPES.to_vec()),
+        ty in prop::sample::select(crate::mqtt::mapping::WRITABLE_TYPES.to_vec()),
         path in prop::sample::select(vec!["$", "$.a", "$..a", "$.a[0]", "$[*]", "$.b.c"]),
         scale in prop::sample::select(vec![1.0, -1.0, 0.001, 1e6]),
         offset in prop::sample::select(vec![0.0, 0.5, -1e9]),
         time_format in prop::sample::select(vec!["rfc3339", "unix_s", "unix_ms"]),
     ) {
-        let timed = crate::mqtt::config::is_timed(ty);
+        let timed = crate::mqtt::mapping::is_timed(ty);
         let mut spec = json!({"type": ty.id(), "value": path,
                               "quality": {"path": "$.q", "good": ["ok"]}});
         if !matches!(ty.id(), 1 | 3 | 7 | 30 | 31 | 33) {

@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
-use super::config::MqttConfig;
 use super::convert::{Context, Outcome, convert_point, mapping_matches};
+use super::mapping::MappingConfig;
 use super::topic::TopicIndex;
 
 /// The default payload size limit, bytes (256 KiB).
@@ -52,12 +52,12 @@ pub struct MappingResult {
 /// A checked configuration with its topic index.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    config: MqttConfig,
+    config: MappingConfig,
     index: TopicIndex<usize>,
 }
 
 impl Engine {
-    pub fn new(config: MqttConfig) -> Engine {
+    pub fn new(config: MappingConfig) -> Engine {
         let mut index = TopicIndex::new();
         for (i, m) in config.mappings.iter().enumerate() {
             index.insert(&m.topic, i);
@@ -65,7 +65,7 @@ impl Engine {
         Engine { config, index }
     }
 
-    pub fn config(&self) -> &MqttConfig {
+    pub fn config(&self) -> &MappingConfig {
         &self.config
     }
 
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn a_message_reaches_every_mapping_of_its_topic_and_only_those_whose_match_holds() {
-        let config = MqttConfig::from_value(json!({"mappings": [
+        let config = MappingConfig::from_value(json!({"mappings": [
             {"id": "climate", "topic": "sensors/+/climate", "match": {"$.device": "ts-17"},
              "points": [{"casdu": 1, "ioa": 1, "type": "M_ME_NC_1", "value": "$.temperature"}]},
             {"id": "all", "topic": "$share/g/sensors/#",

@@ -2,8 +2,8 @@
 //! message (a topic and a JSON payload) into data points of the contract
 //! (`docs/contract.md`, "The MQTT connector's managed configuration").
 //!
-//! - [`config`]: the managed configuration's shape as serde types
-//!   (unknown fields refused), checked into [`config::MqttConfig`]: topic
+//! - [`mapping`]: the managed configuration's shape as serde types
+//!   (unknown fields refused), checked into [`mapping::MappingConfig`]: topic
 //!   filters parsed, JSONPaths compiled, types, addresses, deadbands, time
 //!   formats and quality specs checked. A configuration is refused as a
 //!   whole with its first error, which names its place and field
@@ -36,7 +36,7 @@
 //! reader), the protocol core's type ids and normalized value, and the
 //! shared log level of [`crate::config`]; no tokio, no Valkey, no broker.
 
-pub mod config;
 pub mod convert;
 pub mod engine;
+pub mod mapping;
 pub mod topic;

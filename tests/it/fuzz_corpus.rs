@@ -67,12 +67,12 @@ fn mqtt_corpus_writes_only_points_within_their_ranges() {
 
 #[test]
 fn mqtt_sensor_seed_writes_every_point_of_the_fixed_configuration() {
-    use alp_connex::mqtt::config::MqttConfig;
     use alp_connex::mqtt::convert::{Context, Outcome};
     use alp_connex::mqtt::engine::{Engine, parse_payload};
+    use alp_connex::mqtt::mapping::MappingConfig;
 
     let engine =
-        Engine::new(MqttConfig::from_json(alp_connex::fuzzing::MQTT_FIXED_CONFIG).unwrap());
+        Engine::new(MappingConfig::from_json(alp_connex::fuzzing::MQTT_FIXED_CONFIG).unwrap());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/mqtt");
     let seed = std::fs::read(dir.join("sensor_box_all_points")).unwrap();
     let payload = parse_payload(&seed, usize::MAX).unwrap();

@@ -1,6 +1,6 @@
 //! The `mqtt` connector's managed configuration (`docs/contract.md`, "The
 //! MQTT connector's managed configuration"): the JSON shape as serde types
-//! with unknown fields refused, and its check into [`MqttConfig`].
+//! with unknown fields refused, and its check into [`MappingConfig`].
 //!
 //! Each mapping and each point is read on its own, so that every error
 //! names its place and field: `mappings[2].points[0].value: not a JSONPath
@@ -141,7 +141,7 @@ struct RawQuality {
 
 /// A checked configuration.
 #[derive(Debug, Clone)]
-pub struct MqttConfig {
+pub struct MappingConfig {
     pub log_level: Option<LogLevel>,
     pub broker: Option<BrokerSettings>,
     /// The default `silence_timeout`, seconds (0 = off).
@@ -201,16 +201,16 @@ pub struct PointMapping {
     pub silence_timeout_s: u64,
 }
 
-impl MqttConfig {
+impl MappingConfig {
     /// Reads and checks a managed configuration's JSON text.
-    pub fn from_json(text: &str) -> Result<MqttConfig, ConfigError> {
+    pub fn from_json(text: &str) -> Result<MappingConfig, ConfigError> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| err("(configuration)", format!("not JSON: {e}")))?;
-        MqttConfig::from_value(value)
+        MappingConfig::from_value(value)
     }
 
     /// Checks a managed configuration already parsed as JSON.
-    pub fn from_value(value: Value) -> Result<MqttConfig, ConfigError> {
+    pub fn from_value(value: Value) -> Result<MappingConfig, ConfigError> {
         let raw: RawConfig =
             serde_json::from_value(value).map_err(|e| err("(configuration)", e.to_string()))?;
         let log_level = match raw.log_level {
@@ -249,7 +249,7 @@ impl MqttConfig {
                 &mut owners,
             )?);
         }
-        Ok(MqttConfig {
+        Ok(MappingConfig {
             log_level,
             broker,
             silence_timeout_s,
@@ -546,7 +546,7 @@ mod tests {
      "quality": {"path": "$.status", "good": ["ok"]}}
    ]}
  ]}"#;
-        let c = MqttConfig::from_json(text).unwrap();
+        let c = MappingConfig::from_json(text).unwrap();
         assert_eq!(c.silence_timeout_s, 300);
         assert_eq!(c.log_level, Some(LogLevel::Info));
         assert_eq!(c.broker.as_ref().and_then(|b| b.qos), Some(1));
@@ -571,7 +571,7 @@ mod tests {
 
     #[test]
     fn a_type_is_accepted_by_mnemonic_or_number() {
-        let c = MqttConfig::from_value(config_with_point(
+        let c = MappingConfig::from_value(config_with_point(
             json!({"casdu": 1, "ioa": 3, "type": 36, "value": "$"}),
         ))
         .unwrap();
@@ -714,7 +714,7 @@ mod tests {
             ),
         ];
         for (point, place, message) in table {
-            let e = MqttConfig::from_value(config_with_point(point.clone())).unwrap_err();
+            let e = MappingConfig::from_value(config_with_point(point.clone())).unwrap_err();
             assert_eq!(e.place, place, "{point}: {e}");
             assert!(e.message.contains(message), "{point}: {e}");
             assert!(e.to_string().starts_with(&format!("{place}: ")), "{e}");
@@ -772,17 +772,17 @@ mod tests {
             (json!({}), "(configuration)", "missing field `mappings`"),
         ];
         for (config, place, message) in table {
-            let e = MqttConfig::from_value(config.clone()).unwrap_err();
+            let e = MappingConfig::from_value(config.clone()).unwrap_err();
             assert_eq!(e.place, place, "{config}: {e}");
             assert!(e.message.contains(message), "{config}: {e}");
         }
-        let e = MqttConfig::from_json("{").unwrap_err();
+        let e = MappingConfig::from_json("{").unwrap_err();
         assert!(e.message.starts_with("not JSON"), "{e}");
     }
 
     #[test]
     fn the_first_error_in_document_order_refuses_the_whole_configuration() {
-        let e = MqttConfig::from_value(json!({"mappings": [
+        let e = MappingConfig::from_value(json!({"mappings": [
             {"id": "a", "topic": "a", "points": [{"casdu": 1, "ioa": 1, "type": 1, "value": "$"}]},
             {"id": "b", "topic": "b", "points": [
                 {"casdu": 1, "ioa": 2, "type": 99, "value": "$"},
