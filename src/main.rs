@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use alp_connex::config::{self, Layers, LogLevel, RoleArgs, RoleSettings};
 use alp_connex::connector::LogControl;
 use alp_connex::inbound::config::InboundArgs;
+use alp_connex::mqtt::config::MqttArgs;
 use alp_connex::server::config::Iec104ServerArgs;
 use alp_connex::sim::{self, SimArgs};
 use clap::{Parser, Subcommand};
@@ -28,6 +29,9 @@ enum Role {
     Iec104Inbound(InboundArgs),
     /// IEC 104 server: serves the Valkey process image to SCADA masters.
     Iec104Server(Iec104ServerArgs),
+    /// MQTT connector: maps sensor JSON from an MQTT broker to IEC 104
+    /// points in Valkey.
+    Mqtt(MqttArgs),
     /// Demo RTU / load generator: an IEC 104 controlled station with
     /// simulated substation points.
     RtuSim(SimArgs),
@@ -50,6 +54,16 @@ fn main() -> ExitCode {
         }),
         Role::Iec104Server(args) => configured(&args, |layers, settings, log| {
             run_role(alp_connex::server::run(layers, settings, log))
+        }),
+        Role::Mqtt(args) => configured(&args, |layers, settings, log| {
+            tracing::info!(settings = ?settings, "effective settings");
+            for warning in settings.warnings() {
+                tracing::warn!("{warning}");
+            }
+            run_role(async move {
+                alp_connex::mqtt::run(layers, settings, log).await;
+                Ok::<(), std::convert::Infallible>(())
+            })
         }),
         // No settings layers (file, environment, managed configuration):
         // the command line alone, checked by clap and the simulator.

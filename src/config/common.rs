@@ -135,7 +135,7 @@ impl RawRedis {
                 });
             }
             (Some(pwd), None) => Some(pwd),
-            (None, Some(path)) => Some(read_password_file(&path)?),
+            (None, Some(path)) => Some(read_password_file("redis.pwd_file", &path)?),
             (None, None) => None,
         };
         Ok(RedisSettings {
@@ -300,9 +300,14 @@ pub(crate) fn split_host_port(
     Ok((host.to_owned(), port))
 }
 
-fn read_password_file(path: &std::path::Path) -> Result<Secret, ConfigError> {
+/// Reads a password file named by `setting`; one trailing newline is not
+/// part of the password.
+pub(crate) fn read_password_file(
+    setting: &'static str,
+    path: &std::path::Path,
+) -> Result<Secret, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        setting: "redis.pwd_file",
+        setting,
         path: path.display().to_string(),
         reason: format!("cannot read: {e}"),
     })?;

@@ -46,6 +46,14 @@ pub enum ConfigError {
         /// The setting it conflicts with.
         other: &'static str,
     },
+    /// A value inside a structured setting (an MQTT mapping) that cannot be
+    /// used: its place (`mappings[2].points[0].value`) and why.
+    Field {
+        /// Where, as a path into the setting.
+        place: String,
+        /// What is wrong, with the value and what is allowed.
+        message: String,
+    },
     /// A file named by a setting could not be read or parsed.
     File {
         /// The setting naming the file (`config`, `redis.pwd_file`).
@@ -79,6 +87,7 @@ impl ConfigError {
             | Self::Conflict { setting, .. }
             | Self::File { setting, .. } => setting,
             Self::UnknownKey { key, .. } => key,
+            Self::Field { place, .. } => place,
             Self::UnknownEnv { name } => name,
         }
     }
@@ -106,6 +115,7 @@ impl fmt::Display for ConfigError {
             Self::Conflict { setting, other } => {
                 write!(f, "{setting}: give either {setting} or {other}, not both")
             }
+            Self::Field { place, message } => write!(f, "{place}: {message}"),
             Self::File {
                 setting,
                 path,

@@ -147,7 +147,7 @@ fn one_line(message: &str) -> String {
 }
 
 fn actual(setting: &str, value: &Actual) -> String {
-    if setting == "redis.pwd" {
+    if setting == "redis.pwd" || setting.ends_with("password") {
         return String::from("***");
     }
     match value {

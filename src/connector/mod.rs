@@ -42,7 +42,7 @@ use tokio::sync::watch;
 use crate::config::LogLevel;
 
 pub use managed::Managed;
-pub use status::{Heartbeat, State, Status, StatusCell};
+pub use status::{Heartbeat, State, Status, StatusCell, ValkeyStatus};
 
 /// Changes the log level at run time (the managed `log_level`).
 pub type LogControl = Box<dyn Fn(LogLevel) + Send + Sync>;

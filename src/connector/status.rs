@@ -28,6 +28,33 @@ use crate::store::{self, StoreClient, StoreConfig};
 /// (Valkey may be down at shutdown).
 pub const FINAL_WRITE: Duration = Duration::from_secs(1);
 
+/// The Valkey writer's figures in a connector's status (`valkey`), the
+/// same in every role that writes the image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ValkeyStatus {
+    pub connected: bool,
+    pub written: u64,
+    pub pending: u64,
+    pub dropped_stream_entries: u64,
+    pub trimmed_stream_entries: u64,
+    pub outages: u64,
+    pub last_error: Option<String>,
+}
+
+impl From<store::WriterStats> for ValkeyStatus {
+    fn from(w: store::WriterStats) -> Self {
+        Self {
+            connected: w.connected,
+            written: w.written,
+            pending: w.pending,
+            dropped_stream_entries: w.dropped_stream_entries,
+            trimmed_stream_entries: w.trimmed_stream_entries,
+            outages: w.outages,
+            last_error: w.last_error,
+        }
+    }
+}
+
 /// The state of a connector, as the status shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -40,11 +40,13 @@ use tracing::{debug, info, warn};
 use super::config::InboundSettings;
 use super::session::{Output, Session, SessionConfig};
 use crate::config::{Layers, RoleSettings};
-use crate::connector::{LogControl, Managed, Shutdown, State, Status, StatusCell, now_ms};
+use crate::connector::{
+    LogControl, Managed, Shutdown, State, Status, StatusCell, ValkeyStatus, now_ms,
+};
 use crate::contract::DataPoint;
 use crate::iec104::driver::{self, ConnectError, Connection};
 use crate::iec104::link::{CloseReason, Event, SendError};
-use crate::store::{self, PointRecord, StoreConfig, Writer, WriterHandle};
+use crate::store::{self, StoreConfig, Writer, WriterHandle};
 
 /// How long the start waits for the managed configuration before it
 /// connects with the start-up settings (Valkey may be down).
@@ -83,17 +85,6 @@ pub struct InboundStatus {
     /// Advice for the operator (e.g. to list `client.common_addresses`).
     hint: Option<&'static str>,
     valkey: ValkeyStatus,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-struct ValkeyStatus {
-    connected: bool,
-    written: u64,
-    pending: u64,
-    dropped_stream_entries: u64,
-    trimmed_stream_entries: u64,
-    outages: u64,
-    last_error: Option<String>,
 }
 
 /// Where the client's connection is.
@@ -219,7 +210,7 @@ struct Ctx {
 
 impl Ctx {
     fn submit(&self, points: Vec<DataPoint>) {
-        submit(&self.writer, points);
+        self.writer.submit_points(points);
     }
 
     /// Hands the points a marking changed to the writer, [`MARK_CHUNK`] at
@@ -246,16 +237,7 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
     ));
     let valkey = writer.clone();
     let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| {
-        let w = valkey.stats();
-        s.role.valkey = ValkeyStatus {
-            connected: w.connected,
-            written: w.written,
-            pending: w.pending,
-            dropped_stream_entries: w.dropped_stream_entries,
-            trimmed_stream_entries: w.trimmed_stream_entries,
-            outages: w.outages,
-            last_error: w.last_error,
-        };
+        s.role.valkey = ValkeyStatus::from(valkey.stats());
     });
     let mut ctx = Ctx {
         managed: Managed::watch(store_cfg.clone(), &id, layers, log),
@@ -426,22 +408,6 @@ fn beyond_log_level(new: InboundSettings, current: &InboundSettings) -> Option<I
     let mut same_but_log = new.clone();
     same_but_log.log_level = current.log_level;
     (same_but_log != *current).then_some(new)
-}
-
-fn submit(writer: &WriterHandle, points: Vec<DataPoint>) {
-    if points.is_empty() {
-        return;
-    }
-    writer.submit(
-        points
-            .into_iter()
-            .map(|p| PointRecord {
-                casdu: p.casdu,
-                ioa: p.ioa,
-                json: p.to_json(),
-            })
-            .collect(),
-    );
 }
 
 /// The session's counters into the status (written at once).

@@ -7,6 +7,8 @@
 //! counts them per mapping, keeps the last values and the deadband state,
 //! and writes.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::convert::{Context, Outcome, convert_point, mapping_matches};
@@ -52,12 +54,17 @@ pub struct MappingResult {
 /// A checked configuration with its topic index.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    config: MappingConfig,
+    config: Arc<MappingConfig>,
     index: TopicIndex<usize>,
 }
 
 impl Engine {
     pub fn new(config: MappingConfig) -> Engine {
+        Engine::shared(Arc::new(config))
+    }
+
+    /// The engine of a configuration shared with the settings.
+    pub fn shared(config: Arc<MappingConfig>) -> Engine {
         let mut index = TopicIndex::new();
         for (i, m) in config.mappings.iter().enumerate() {
             index.insert(&m.topic, i);
@@ -80,9 +87,20 @@ impl Engine {
     /// One message (its payload already read) through every mapping of its
     /// topic.
     pub fn handle(&self, topic: &str, payload: &Value, ctx: &Context) -> Vec<MappingResult> {
-        self.mappings_for(topic)
-            .into_iter()
-            .filter_map(|i| {
+        self.handle_mappings(&self.mappings_for(topic), payload, ctx)
+    }
+
+    /// One message through the given mappings (those of its topic, from
+    /// [`Engine::mappings_for`]).
+    pub fn handle_mappings(
+        &self,
+        mappings: &[usize],
+        payload: &Value,
+        ctx: &Context,
+    ) -> Vec<MappingResult> {
+        mappings
+            .iter()
+            .filter_map(|&i| {
                 let mapping = self.config.mappings.get(i)?;
                 let matched = mapping_matches(mapping, payload);
                 let points = if matched {

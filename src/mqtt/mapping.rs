@@ -202,6 +202,16 @@ pub struct PointMapping {
 }
 
 impl MappingConfig {
+    /// No mappings.
+    pub fn empty() -> MappingConfig {
+        MappingConfig {
+            log_level: None,
+            broker: None,
+            silence_timeout_s: 0,
+            mappings: Vec::new(),
+        }
+    }
+
     /// Reads and checks a managed configuration's JSON text.
     pub fn from_json(text: &str) -> Result<MappingConfig, ConfigError> {
         let value: Value = serde_json::from_str(text)

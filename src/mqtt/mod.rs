@@ -1,6 +1,21 @@
-//! The `mqtt` connector's mapping engine, pure (no I/O): what turns an MQTT
-//! message (a topic and a JSON payload) into data points of the contract
-//! (`docs/contract.md`, "The MQTT connector's managed configuration").
+//! The role `mqtt`: the MQTT connector that maps sensor JSON to IEC 104
+//! points in the process image (`docs/mqtt.md`), and its mapping engine,
+//! pure (no I/O): what turns an MQTT message (a topic and a JSON payload)
+//! into data points of the contract (`docs/contract.md`, "The MQTT
+//! connector's managed configuration").
+//!
+//! The role:
+//!
+//! - [`config`]: its command line, settings, managed keys and `config-gen`
+//!   text (the mappings checked by [`mapping`]).
+//! - [`broker`]: the MQTT session (rumqttc, 3.1.1 or 5, TLS by [`tls`]),
+//!   reconnecting with backoff, as events.
+//! - [`points`]: what the connector keeps of its points (last values,
+//!   deadband, silence) and its per-mapping counters, pure.
+//! - [`run`]: the main loop wiring them to the connector runtime and the
+//!   store's writer.
+//!
+//! The engine:
 //!
 //! - [`mapping`]: the managed configuration's shape as serde types
 //!   (unknown fields refused), checked into [`mapping::MappingConfig`]: topic
@@ -23,7 +38,7 @@
 //!   and [`engine::Engine::handle`] runs it through every mapping of its
 //!   topic.
 //!
-//! Data flow: the role (not here) receives a message, reads its payload
+//! Data flow: the role receives a message, reads its payload
 //! once ([`engine::parse_payload`]); the [`engine::Engine`] finds the
 //! mappings of its topic through the [`topic::TopicIndex`] and, for each
 //! mapping whose `match` holds, calls [`convert::convert_point`] for each
@@ -32,11 +47,19 @@
 //! single value), or "keep the last value with `iv`" — the caller holds
 //! the last values and the deadband state, and counts each outcome.
 //!
-//! Dependencies: [`crate::contract`] (the data point and its RFC 3339
-//! reader), the protocol core's type ids and normalized value, and the
-//! shared log level of [`crate::config`]; no tokio, no Valkey, no broker.
+//! The engine's dependencies: [`crate::contract`] (the data point and its
+//! RFC 3339 reader), the protocol core's type ids and normalized value, and
+//! the shared log level of [`crate::config`]; no tokio, no Valkey, no
+//! broker.
 
+pub use run::run;
+
+pub mod broker;
+pub mod config;
 pub mod convert;
 pub mod engine;
 pub mod mapping;
+pub mod points;
+pub mod run;
+pub mod tls;
 pub mod topic;

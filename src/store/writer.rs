@@ -269,6 +269,21 @@ impl WriterHandle {
         }
     }
 
+    /// [`submit`](Self::submit) of data points: each as its contract JSON
+    /// under its address.
+    pub fn submit_points(&self, points: Vec<crate::contract::DataPoint>) {
+        self.submit(
+            points
+                .into_iter()
+                .map(|p| PointRecord {
+                    casdu: p.casdu,
+                    ioa: p.ioa,
+                    json: p.to_json(),
+                })
+                .collect(),
+        );
+    }
+
     /// Waits while Valkey is connected and more than `max_pending` points
     /// are pending or held for writing, so that a burst waits as received frames rather than as
     /// JSON held for writing. Returns at once while Valkey is down, and when
