@@ -407,3 +407,7 @@ fn not_topical(last: &DataPoint, now_ms: i64) -> DataPoint {
     p.received = now_ms;
     p
 }
+
+#[cfg(test)]
+#[path = "points_tests.rs"]
+mod tests;
