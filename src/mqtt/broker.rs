@@ -48,6 +48,9 @@ pub enum BrokerEvent {
     /// The broker accepted the connection; `session_present`: it kept the
     /// session (and its subscriptions) of an earlier connection.
     Connected { session_present: bool },
+    /// The broker answered a subscription: filters granted and refused
+    /// (an access control list, a shared subscription not supported).
+    SubAck { granted: usize, refused: usize },
     /// A message of a subscription.
     Message { topic: String, payload: Bytes },
     /// The connection failed or was lost (the reason, in words); the task
@@ -216,7 +219,7 @@ fn refused(code: impl std::fmt::Debug) -> String {
 }
 
 macro_rules! poll_loop {
-    ($name:ident, $eventloop:ty, $event:path, $packet:path, $outgoing:path, $error:path, $topic:expr) => {
+    ($name:ident, $eventloop:ty, $event:path, $packet:path, $outgoing:path, $error:path, $granted:pat, $topic:expr) => {
         /// Polls the connection until the role is gone or disconnects,
         /// reconnecting with a doubling wait.
         async fn $name(
@@ -245,6 +248,17 @@ macro_rules! poll_loop {
                                 payload: p.payload,
                             },
                             None => continue,
+                        }
+                    }
+                    Ok(Ev::Incoming(P::SubAck(ack))) => {
+                        let granted = ack
+                            .return_codes
+                            .iter()
+                            .filter(|c| matches!(c, $granted))
+                            .count();
+                        BrokerEvent::SubAck {
+                            granted,
+                            refused: ack.return_codes.len() - granted,
                         }
                     }
                     Ok(Ev::Outgoing(Out::Disconnect)) => return,
@@ -281,6 +295,7 @@ poll_loop!(
     rumqttc::Packet,
     rumqttc::Outgoing,
     rumqttc::ConnectionError,
+    rumqttc::SubscribeReasonCode::Success(_),
     |t: String| Some(t)
 );
 
@@ -291,5 +306,6 @@ poll_loop!(
     rumqttc::v5::mqttbytes::v5::Packet,
     rumqttc::Outgoing,
     rumqttc::v5::ConnectionError,
+    rumqttc::v5::mqttbytes::v5::SubscribeReasonCode::Success(_),
     |t: Bytes| String::from_utf8(t.to_vec()).ok()
 );

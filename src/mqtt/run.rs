@@ -65,8 +65,13 @@ pub struct MqttStatus {
     reconnects: u64,
     client_id: String,
     protocol: String,
-    /// Topic filters subscribed.
+    /// Topic filters of the mappings, subscribed.
     subscriptions: usize,
+    /// Of those, acknowledged by the broker in this session.
+    subscriptions_granted: usize,
+    /// Subscriptions the broker refused in this session (access control, a
+    /// shared subscription it does not support).
+    subscriptions_refused: usize,
     mappings: usize,
     points_mapped: usize,
     messages_received: u64,
@@ -142,6 +147,10 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                         status.update(|s| s.set_state(State::Connected));
                         if !session_present || subscribed.is_empty() {
                             let all = settings.mappings.subscriptions();
+                            status.update(|s| {
+                                s.role.subscriptions_granted = 0;
+                                s.role.subscriptions_refused = 0;
+                            });
                             if let Some(b) = &broker {
                                 if let Err(e) = b.subscribe(&all, settings.broker.qos).await {
                                     warn!("subscription not sent: {e}");
@@ -151,6 +160,15 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                         }
                         was_connected = true;
                         status.update(|s| s.role.subscriptions = subscribed.len());
+                    }
+                    Some(BrokerEvent::SubAck { granted, refused }) => {
+                        if refused > 0 {
+                            warn!(refused, "the broker refused subscriptions (its access control, or $share not supported)");
+                        }
+                        status.update(|s| {
+                            s.role.subscriptions_granted += granted;
+                            s.role.subscriptions_refused += refused;
+                        });
                     }
                     Some(BrokerEvent::Message { topic, payload }) => {
                         messages += 1;
@@ -212,7 +230,10 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                     subscribed = wanted;
                     settings = new;
                     describe_session(&status, &settings, &points);
-                    status.update(|s| s.role.subscriptions = subscribed.len());
+                    status.update(|s| {
+                        s.role.subscriptions = subscribed.len();
+                        s.role.subscriptions_granted = s.role.subscriptions_granted.saturating_sub(removed.len());
+                    });
                 }
                 () = shutdown.requested() => {
                     if let Some(b) = broker.take() {
@@ -342,6 +363,8 @@ mod tests {
                 "since",
                 "state",
                 "subscriptions",
+                "subscriptions_granted",
+                "subscriptions_refused",
                 "unmatched",
                 "unrouted",
                 "valkey",

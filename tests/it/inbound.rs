@@ -17,8 +17,7 @@ use serde_json::{Value, json};
 
 use crate::interop::{CA, T, in_c104_interrogation, station_points, summary};
 use crate::support::{
-    InboundConnector as Connector, Peer, ValkeyClusterGuard, ValkeyGuard, c104_rtu, free_port,
-    send_signal,
+    Connector, Peer, ValkeyClusterGuard, ValkeyGuard, c104_rtu, free_port, send_signal,
 };
 
 fn image(valkey: &ValkeyGuard, ca: u16, ioa: u32) -> Option<DataPoint> {

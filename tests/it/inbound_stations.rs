@@ -29,8 +29,8 @@ use serde_json::{Value, json};
 
 use crate::interop::{T, TIME_MS, in_c104_interrogation, is_counter, summary};
 use crate::support::{
-    InboundConnector, Peer, RawLink, RawRtu, TempDir, ValkeyGuard, c104_rtu, command_answer,
-    free_port, image_points, pack_points,
+    Connector, Peer, RawLink, RawRtu, TempDir, ValkeyGuard, c104_rtu, command_answer, free_port,
+    image_points, pack_points,
 };
 
 /// (common address, information object address).
@@ -146,7 +146,7 @@ impl Findings {
         }
     }
 
-    fn assert_none(&self, connector: &InboundConnector) {
+    fn assert_none(&self, connector: &Connector) {
         if self.counts.is_empty() {
             return;
         }
@@ -428,7 +428,7 @@ fn transmit(rtu: &mut Peer, ca: u16, ioas: &[u32]) {
 
 /// Updates the sentinel and waits until the image shows it: everything the
 /// RTU sent before has then been processed and written.
-fn sync_c104(rtu: &mut Peer, state: &mut State, valkey: &ValkeyGuard, c: &InboundConnector) {
+fn sync_c104(rtu: &mut Peer, state: &mut State, valkey: &ValkeyGuard, c: &Connector) {
     let next = match state.get(&SENTINEL) {
         Some(Element::M_ME_NB_1 { value, .. }) => value + 1,
         other => panic!("sentinel {other:?}"),
@@ -627,7 +627,7 @@ fn after_an_outage_the_image_of_a_three_station_c104_rtu_equals_the_rtu_value_fo
     let mut rtu = c104_serving(port, &state, &dir, "before");
     // The documented command line; a short link-loss grace so that the
     // outage below marks every point not topical first.
-    let c = InboundConnector::start(
+    let c = Connector::start(
         "stations-c104",
         port,
         &valkey,
@@ -818,7 +818,7 @@ fn expect_command(
     type_id: TypeId,
     what: &str,
     findings: &Findings,
-    c: &InboundConnector,
+    c: &Connector,
 ) -> Asdu {
     let (got, skipped) = link.next_of(type_id, T);
     match got {
@@ -838,7 +838,7 @@ fn expect_command(
 
 /// Sends the sentinel with `value` spontaneously and waits until the image
 /// shows it.
-fn sync_raw(link: &RawLink, value: i16, valkey: &ValkeyGuard, c: &InboundConnector) {
+fn sync_raw(link: &RawLink, value: i16, valkey: &ValkeyGuard, c: &Connector) {
     link.send_all(&pack_points(Cause::SPONTANEOUS, &[raw_sentinel(value)]));
     c.until("the sentinel's update in the image", T, || {
         image_points(valkey, &[SENTINEL])[0]
@@ -888,7 +888,7 @@ fn answer_counter_interrogations(
     held_back: Option<u32>,
     phase: &str,
     findings: &Findings,
-    c: &InboundConnector,
+    c: &Connector,
 ) -> Vec<Element> {
     let all: BTreeSet<u16> = STATIONS.into_iter().collect();
     let mut answered = BTreeSet::new();
@@ -933,7 +933,7 @@ fn a_broadcast_interrogation_confirmed_once_at_65535_marks_exactly_the_undeliver
  {
     let valkey = ValkeyGuard::start();
     let rtu = RawRtu::bind();
-    let c = InboundConnector::start("stations-raw", rtu.port(), &valkey, &[]);
+    let c = Connector::start("stations-raw", rtu.port(), &valkey, &[]);
     let mut findings = Findings::default();
     let mut want: BTreeMap<Addr, DataPoint> = BTreeMap::new();
 

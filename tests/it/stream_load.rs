@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::interop::T;
 use crate::server::Server;
-use crate::support::{InboundConnector, ValkeyGuard};
+use crate::support::{Connector, ValkeyGuard};
 
 /// The RTU's common address.
 const CA: u16 = 1;
@@ -262,7 +262,7 @@ fn iec104_server_delivers_every_update_in_order_when_the_inbound_writes_10000_po
         let rtu_task = tokio::spawn(rtu(listener, Arc::clone(&rtu_log)));
         let rtu_port = rtu_addr.port().to_string();
         let cap = STREAM_CAP.to_string();
-        let inbound = InboundConnector::start_with_redis(
+        let inbound = Connector::start_with_redis(
             "load",
             &valkey,
             &["--host", "127.0.0.1", "--port", &rtu_port],

@@ -1,6 +1,7 @@
-//! The `alp-connex iec104-inbound` binary as a child process, started with
-//! the command line docs/inbound.md documents, and the process image it
-//! writes, read back in one round trip.
+//! A connector binary (`alp-connex iec104-inbound`, `alp-connex mqtt`) as a
+//! child process, started with the command line its manual documents
+//! (docs/inbound.md, docs/mqtt.md), and the process image it writes, read
+//! back in one round trip.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -17,29 +18,25 @@ use super::valkey::ValkeyGuard;
 /// Keys per MGET when the image is read.
 const MGET_CHUNK: usize = 500;
 
-/// A running inbound connector; SIGTERM (the shutdown path) and reaped on
+/// A running connector; SIGTERM (the shutdown path) and reaped on
 /// drop. Its log (stderr) is kept for failure messages.
-pub struct InboundConnector {
+pub struct Connector {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
     id: String,
 }
 
-impl InboundConnector {
+impl Connector {
     /// `alp-connex iec104-inbound --id ID client --host 127.0.0.1 --port
     /// PORT redis --host 127.0.0.1:VPORT`, every other setting at its
     /// default unless `env` (`ALP_CONNEX_…` variables) sets it.
-    pub fn start(
-        id: &str,
-        rtu_port: u16,
-        valkey: &ValkeyGuard,
-        env: &[(&str, &str)],
-    ) -> InboundConnector {
+    pub fn start(id: &str, rtu_port: u16, valkey: &ValkeyGuard, env: &[(&str, &str)]) -> Connector {
         let port = rtu_port.to_string();
         Self::spawn(
+            "iec104-inbound",
             id,
             &[],
-            &["--host", "127.0.0.1", "--port", &port],
+            &["client", "--host", "127.0.0.1", "--port", &port],
             &[],
             valkey,
             env,
@@ -53,33 +50,72 @@ impl InboundConnector {
         valkey: &ValkeyGuard,
         client: &[&str],
         env: &[(&str, &str)],
-    ) -> InboundConnector {
-        Self::spawn(id, &["--log-level", "debug"], client, &[], valkey, env)
+    ) -> Connector {
+        let section: Vec<&str> = std::iter::once("client")
+            .chain(client.iter().copied())
+            .collect();
+        Self::spawn(
+            "iec104-inbound",
+            id,
+            &["--log-level", "debug"],
+            &section,
+            &[],
+            valkey,
+            env,
+        )
     }
 
-    /// [`InboundConnector::start_with`] with more `redis` options.
+    /// `alp-connex mqtt --id ID --log-level debug GLOBAL… mqtt BROKER…
+    /// redis --host 127.0.0.1:VPORT [--pwd P]`.
+    pub fn mqtt(
+        id: &str,
+        valkey: &ValkeyGuard,
+        global: &[&str],
+        broker: &[&str],
+        env: &[(&str, &str)],
+    ) -> Connector {
+        let mut g = vec!["--log-level", "debug"];
+        g.extend(global);
+        let section: Vec<&str> = std::iter::once("mqtt")
+            .chain(broker.iter().copied())
+            .collect();
+        Self::spawn("mqtt", id, &g, &section, &[], valkey, env)
+    }
+
+    /// [`Connector::start_with`] with more `redis` options.
     pub fn start_with_redis(
         id: &str,
         valkey: &ValkeyGuard,
         client: &[&str],
         redis: &[&str],
-    ) -> InboundConnector {
-        Self::spawn(id, &["--log-level", "debug"], client, redis, valkey, &[])
+    ) -> Connector {
+        let section: Vec<&str> = std::iter::once("client")
+            .chain(client.iter().copied())
+            .collect();
+        Self::spawn(
+            "iec104-inbound",
+            id,
+            &["--log-level", "debug"],
+            &section,
+            redis,
+            valkey,
+            &[],
+        )
     }
 
     fn spawn(
+        role: &str,
         id: &str,
         global: &[&str],
-        client: &[&str],
+        section: &[&str],
         redis: &[&str],
         valkey: &ValkeyGuard,
         env: &[(&str, &str)],
-    ) -> InboundConnector {
+    ) -> Connector {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
-        cmd.args(["iec104-inbound", "--id", id])
+        cmd.args([role, "--id", id])
             .args(global)
-            .arg("client")
-            .args(client)
+            .args(section)
             .args(["redis", "--host"])
             .arg(format!("127.0.0.1:{}", valkey.port()));
         if let Some(p) = valkey.password() {
@@ -92,7 +128,7 @@ impl InboundConnector {
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start alp-connex iec104-inbound: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start alp-connex {role}: {e}"));
         let log = Arc::new(Mutex::new(Vec::new()));
         if let Some(stderr) = child.stderr.take() {
             let sink = Arc::clone(&log);
@@ -104,7 +140,7 @@ impl InboundConnector {
                 }
             });
         }
-        InboundConnector {
+        Connector {
             child,
             log,
             id: id.to_owned(),
@@ -163,7 +199,7 @@ impl InboundConnector {
     }
 }
 
-impl Drop for InboundConnector {
+impl Drop for Connector {
     fn drop(&mut self) {
         super::process::stop_child(&mut self.child, libc::SIGTERM, Duration::from_secs(5));
     }

@@ -15,8 +15,11 @@
 //! - [`MosquittoGuard`]: a `mosquitto` broker allowing anonymous clients.
 //! - [`Peer`], [`python`]: the c104 peer scripts under `tests/peers/`,
 //!   speaking JSON lines.
-//! - [`InboundConnector`]: `alp-connex iec104-inbound` with its documented
-//!   command line; [`image_points`] reads the image it writes.
+//! - [`publish`]: an MQTT client that publishes and waits until the broker
+//!   has taken every message.
+//! - [`Connector`]: `alp-connex iec104-inbound` or `alp-connex mqtt` with
+//!   its documented command line; [`image_points`] reads the image it
+//!   writes.
 //! - [`RawRtu`]: an IEC 104 RTU on raw sockets, for answers no library RTU
 //!   gives.
 
@@ -25,6 +28,7 @@
 
 mod connector;
 mod mosquitto;
+mod mqtt_client;
 mod peer;
 mod postgres;
 mod process;
@@ -34,9 +38,11 @@ mod valkey_cluster;
 
 // Re-exported for the tests to come, whether or not one uses them yet.
 #[allow(unused_imports)]
-pub use connector::{InboundConnector, image_points};
+pub use connector::{Connector, image_points};
 #[allow(unused_imports)]
 pub use mosquitto::MosquittoGuard;
+#[allow(unused_imports)]
+pub use mqtt_client::publish;
 #[allow(unused_imports)]
 pub use peer::{Peer, START_TIMEOUT, c104_master, c104_rtu, peers_dir, python};
 #[allow(unused_imports)]
