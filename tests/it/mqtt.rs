@@ -206,3 +206,209 @@ fn every_monitor_type_from_sensor_json_reaches_the_image_with_its_value_quality_
     }
     assert_eq!(got[15].type_id, TypeId::M_ME_TF_1);
 }
+
+/// `+` and `#` filters, `match`, one message feeding points of two
+/// mappings, and the mapping features on the way (map, invert, scale and
+/// offset, quality from the payload, a clamped value with OV, an
+/// unconvertible one keeping the last value with IV).
+#[test]
+fn wildcards_match_and_the_mapping_features_shape_what_reaches_the_image() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let config = json!({"mappings": [
+        {"id": "ts-1", "topic": "subst/+/climate", "match": {"$.device": "ts-1"}, "points": [
+            {"casdu": 1, "ioa": 1, "type": "M_ME_NC_1", "value": "$.temperature",
+             "scale": 1.8, "offset": 32, "quality": {"path": "$.status", "good": ["ok"]}},
+            {"casdu": 1, "ioa": 2, "type": "M_ME_NB_1", "value": "$.humidity"}]},
+        {"id": "everything", "topic": "subst/#", "points": [
+            {"casdu": 1, "ioa": 3, "type": "M_DP_NA_1", "value": "$.breaker",
+             "map": {"open": 1, "closed": 2}, "invert": true}]}
+    ]});
+    let c = start("mq-features", &valkey, &broker, &config, &[]);
+    let good = json!({"device": "ts-1", "temperature": 20, "humidity": 40000,
+        "status": "ok", "breaker": "open"});
+    let other_device = json!({"device": "ts-2", "temperature": 99, "humidity": 1,
+        "status": "ok", "breaker": "closed"});
+    send(
+        &broker,
+        &[
+            msg("subst/a/climate", &good),
+            msg("subst/b/climate", &other_device),
+        ],
+        1,
+    );
+    let breaker = wait_point(
+        &c,
+        &valkey,
+        (1, 3),
+        "the breaker of the second message",
+        |p| p.value == PointValue::Double(1),
+    );
+    assert!(breaker.quality.is_good());
+    let t = point(&valkey, 1, 1).expect("temperature");
+    assert_eq!(
+        t.value,
+        PointValue::Float(68.0),
+        "20 * 1.8 + 32, ts-2 filtered"
+    );
+    assert!(t.quality.is_good());
+    let h = point(&valkey, 1, 2).expect("humidity");
+    assert_eq!(h.value, PointValue::Scaled(32767));
+    assert!(h.quality.ov && !h.quality.iv, "clamped with OV");
+
+    let bad = json!({"device": "ts-1", "temperature": "n/a", "humidity": 50,
+        "status": "sensor fault", "breaker": "closed"});
+    send(&broker, &[msg("subst/a/climate", &bad)], 1);
+    let t = wait_point(&c, &valkey, (1, 1), "the temperature invalid", |p| {
+        p.quality.iv
+    });
+    assert_eq!(t.value, PointValue::Float(68.0), "the last value kept");
+    let h = point(&valkey, 1, 2).expect("humidity");
+    assert_eq!(h.value, PointValue::Scaled(50));
+    assert!(h.quality.is_good());
+    c.until("the counters in the status", T, || {
+        let s = c.status(&valkey);
+        s["conversion_errors"] == 1
+            && s["clamped"] == 1
+            && s["filtered"] == 1
+            && s["mapping_errors"][0]["id"] == "ts-1"
+    });
+}
+
+#[test]
+fn a_silent_sensor_is_marked_not_topical_and_its_next_value_clears_it() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let config = json!({"silence_timeout": 1, "mappings": [
+        {"id": "door", "topic": "door", "points": [
+            {"casdu": 2, "ioa": 1, "type": "M_SP_TB_1", "value": "$.open"},
+            {"casdu": 2, "ioa": 2, "type": "M_ME_NC_1", "value": "$.t", "silence_timeout": 0}]}]});
+    let c = start("mq-silence", &valkey, &broker, &config, &[]);
+    send(&broker, &[msg("door", &json!({"open": true, "t": 5}))], 1);
+    let p = wait_point(&c, &valkey, (2, 1), "written", |_| true);
+    assert!(p.quality.is_good());
+    let p = wait_point(&c, &valkey, (2, 1), "not topical after 1 s", |p| {
+        p.quality.nt
+    });
+    assert_eq!(p.value, PointValue::Single(true), "the value kept");
+    c.until("counted in the status", T, || {
+        c.status(&valkey)["points_not_topical"] == 1
+    });
+    // The point without a silence timeout stays topical.
+    assert!(!point(&valkey, 2, 2).expect("t").quality.nt);
+    send(&broker, &[msg("door", &json!({"open": false, "t": 5}))], 1);
+    let p = wait_point(&c, &valkey, (2, 1), "topical again", |p| !p.quality.nt);
+    assert_eq!(p.value, PointValue::Single(false));
+    c.until("cleared in the status", T, || {
+        c.status(&valkey)["points_not_topical"] == 0
+    });
+}
+
+/// A new mapping's topic is subscribed and a removed one unsubscribed on
+/// the same MQTT session; an invalid configuration is refused with its
+/// place and the last good one keeps running.
+#[test]
+fn managed_mappings_change_live_on_the_same_session_and_an_invalid_one_is_refused() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let id = "mq-live";
+    let one = |topic: &str, ioa: u32| {
+        json!({"id": topic, "topic": topic, "points": [
+            {"casdu": 3, "ioa": ioa, "type": "M_ME_NC_1", "value": "$.v"}]})
+    };
+    let c = start(
+        id,
+        &valkey,
+        &broker,
+        &json!({"mappings": [one("a", 1)]}),
+        &[],
+    );
+    let since = c.status(&valkey)["since"].clone();
+    set_config(&valkey, id, &json!({"mappings": [one("b", 2)]}));
+    wait_subscribed(&c, &valkey, 1);
+    c.until("the new mapping in the status", T, || {
+        c.status(&valkey)["mapping_errors"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            && c.log().iter().any(|l| l.contains("mappings changed"))
+    });
+    send(
+        &broker,
+        &[msg("a", &json!({"v": 1})), msg("b", &json!({"v": 2}))],
+        1,
+    );
+    wait_point(&c, &valkey, (3, 2), "b written", |p| {
+        p.value == PointValue::Float(2.0)
+    });
+    let s = c.status(&valkey);
+    assert_eq!(s["reconnects"], 0, "{s}");
+    assert_eq!(s["since"], since, "the session never dropped: {s}");
+    assert_eq!(
+        s["unrouted"], 0,
+        "a is unsubscribed: nothing of it arrives: {s}"
+    );
+    assert!(point(&valkey, 3, 1).is_none(), "a is no longer mapped");
+    let log = broker.log();
+    let sessions = log
+        .lines()
+        .filter(|l| l.contains("New client connected") && l.contains(" as alp-connex-mq-live "))
+        .count();
+    assert_eq!(sessions, 1, "one connection of the connector: {log}");
+
+    // Invalid: refused as a whole, named, the last good one keeps running.
+    let mut bad = json!({"mappings": [one("b", 2), one("c", 3)]});
+    bad["mappings"][1]["points"][0]["value"] = json!("$[");
+    set_config(&valkey, id, &bad);
+    c.until("the refusal in the status", T, || {
+        c.status(&valkey)["config_error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("mappings[1].points[0].value: "))
+    });
+    send(&broker, &[msg("b", &json!({"v": 3}))], 1);
+    wait_point(&c, &valkey, (3, 2), "b still mapped", |p| {
+        p.value == PointValue::Float(3.0)
+    });
+    assert_eq!(c.status(&valkey)["subscriptions"], 1);
+}
+
+/// Not JSON, over the size limit, nested too deep, a string where a number
+/// belongs, a path that selects nothing: each counted for its mapping
+/// while good messages keep flowing.
+#[test]
+fn each_kind_of_bad_payload_is_counted_and_good_messages_keep_flowing() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let config = json!({"mappings": [
+        {"id": "m", "topic": "s/#", "points": [
+            {"casdu": 4, "ioa": 1, "type": "M_ME_NC_1", "value": "$.v"}]}]});
+    let c = start("mq-bad", &valkey, &broker, &config, &[]);
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    let big = format!("{{\"v\": 1, \"pad\": \"{}\"}}", "x".repeat(300 * 1024));
+    let mut messages: Vec<(&str, Vec<u8>)> = Vec::new();
+    for i in 0..5 {
+        messages.push(("s/good", json!({ "v": i }).to_string().into_bytes()));
+        messages.push(("s/bad", b"{\"v\": 1".to_vec()));
+        messages.push(("s/bad", big.clone().into_bytes()));
+        messages.push(("s/bad", deep.clone().into_bytes()));
+        messages.push(("s/bad", br#"{"v": "warm"}"#.to_vec()));
+        messages.push(("s/bad", br#"{"w": 1}"#.to_vec()));
+    }
+    messages.push(("s/good", br#"{"v": 99}"#.to_vec()));
+    send(&broker, &messages, 1);
+    wait_point(&c, &valkey, (4, 1), "the last good value", |p| {
+        p.value == PointValue::Float(99.0) && p.quality.is_good()
+    });
+    c.until("every refusal counted", T, || {
+        let s = c.status(&valkey);
+        s["messages_received"] == 31
+            && s["bad_payloads"] == 15
+            && s["conversion_errors"] == 5
+            && s["unmatched"] == 5
+    });
+    let logged = c
+        .log()
+        .iter()
+        .filter(|l| l.contains("payload on s/bad refused"))
+        .count();
+    assert_eq!(logged, 1, "logged once a minute per mapping and kind");
+}
