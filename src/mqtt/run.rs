@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::broker::{Broker, BrokerEvent};
 use super::config::MqttSettings;
@@ -121,6 +121,7 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut messages: u64 = 0;
+    let mut reported: u64 = 0;
     let mut published = Instant::now();
     'session: loop {
         describe_session(&status, &settings, &points);
@@ -196,6 +197,10 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                     }
                 },
                 _ = tick.tick() => {
+                    if messages != reported {
+                        reported = messages;
+                        debug!(messages, pending = writer.stats().pending, "messages received so far");
+                    }
                     writer.submit_points(points.silence(now_ms()));
                     publish(&status, &points, messages);
                     published = Instant::now();

@@ -412,3 +412,159 @@ fn each_kind_of_bad_payload_is_counted_and_good_messages_keep_flowing() {
         .count();
     assert_eq!(logged, 1, "logged once a minute per mapping and kind");
 }
+
+fn mapping_per_topic(n: u32, ca: u16) -> Value {
+    let mappings: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("m{i}"), "topic": format!("s/{i}"), "points": [
+                {"casdu": ca, "ioa": i + 1, "type": "M_ME_NC_1", "value": "$.v"}]})
+        })
+        .collect();
+    json!({ "mappings": mappings })
+}
+
+/// QoS 1 on a persistent session: what is published while the connector
+/// is stopped reaches the image when it is back; the points it wrote before
+/// stay valid meanwhile (taken over at start, not marked).
+#[test]
+fn messages_published_while_the_connector_is_stopped_are_delivered_when_it_is_back() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let id = "mq-restart";
+    let config = json!({"silence_timeout": 3600, "mappings": [
+        {"id": "m", "topic": "s/+", "points": [
+            {"casdu": 5, "ioa": 1, "type": "M_ME_NC_1", "value": "$.v"}]}]});
+    let mut c = start(id, &valkey, &broker, &config, &[]);
+    send(&broker, &[msg("s/x", &json!({"v": -1}))], 1);
+    wait_point(&c, &valkey, (5, 1), "the first value", |_| true);
+    assert!(c.terminate(T).success());
+    let before = stream_len(&valkey);
+    let values: Vec<(&str, Vec<u8>)> = (0..100)
+        .map(|i| ("s/x", json!({ "v": i }).to_string().into_bytes()))
+        .collect();
+    send(&broker, &values, 1);
+    let c = Connector::mqtt(
+        id,
+        &valkey,
+        &[],
+        &["--port", &broker.port().to_string()],
+        &[],
+    );
+    let p = wait_point(&c, &valkey, (5, 1), "the last value", |p| {
+        p.value == PointValue::Float(99.0)
+    });
+    assert!(p.quality.is_good());
+    c.until("all 100 in the stream", T, || {
+        stream_len(&valkey) == before + 100
+    });
+    assert!(c.log().iter().any(|l| l.contains("session_present=true")));
+}
+
+/// A Valkey outage: the points of the messages received meanwhile are
+/// written when it is back (the mappings from the file, which the outage
+/// does not touch).
+#[test]
+fn a_valkey_restart_loses_no_point_of_the_messages_received_meanwhile() {
+    let mut valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let dir = crate::support::TempDir::new("mqtt-file");
+    let file = dir.path().join("mqtt.toml");
+    let mut toml = String::new();
+    for i in 0..50 {
+        toml.push_str(&format!(
+            "[[mappings]]\nid = \"m{i}\"\ntopic = \"s/{i}\"\npoints = [{{ casdu = 6, ioa = {}, type = \"M_ME_NC_1\", value = \"$.v\" }}]\n\n",
+            i + 1
+        ));
+    }
+    std::fs::write(&file, toml).unwrap();
+    let port = broker.port().to_string();
+    let c = Connector::mqtt(
+        "mq-outage",
+        &valkey,
+        &["--config", file.to_str().unwrap()],
+        &["--port", &port],
+        &[],
+    );
+    wait_subscribed(&c, &valkey, 50);
+    valkey.stop();
+    let values: Vec<(String, Vec<u8>)> = (0..50)
+        .map(|i| (format!("s/{i}"), json!({ "v": i }).to_string().into_bytes()))
+        .collect();
+    let m: Vec<(&str, Vec<u8>)> = values
+        .iter()
+        .map(|(t, p)| (t.as_str(), p.clone()))
+        .collect();
+    send(&broker, &m, 1);
+    c.until(
+        "the connector received all 50 while Valkey is down",
+        T,
+        || c.log().iter().any(|l| l.contains("messages=50")),
+    );
+    valkey.restart();
+    let addrs: Vec<(u16, u32)> = (1..=50).map(|i| (6, i)).collect();
+    c.until("every point written after the outage", T, || {
+        image_points(&valkey, &addrs).iter().all(Option::is_some)
+    });
+    for (i, p) in image_points(&valkey, &addrs).into_iter().enumerate() {
+        assert_eq!(p.unwrap().value, PointValue::Float(i as f32));
+    }
+    c.until("the outage in the status", T, || {
+        let s = c.status(&valkey);
+        s["valkey"]["outages"] == 1 && s["valkey"]["connected"] == true
+    });
+}
+
+/// MQTT 5 with a session expiry: the same delivery across a connector
+/// restart.
+#[test]
+fn mqtt_5_keeps_the_session_across_a_connector_restart() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let id = "mq-v5";
+    let config = mapping_per_topic(1, 8);
+    let mut c = start(id, &valkey, &broker, &config, &["--protocol", "5"]);
+    assert_eq!(c.status(&valkey)["protocol"], "5");
+    assert!(c.terminate(T).success());
+    send(&broker, &[msg("s/0", &json!({"v": 42}))], 1);
+    let port = broker.port().to_string();
+    let c = Connector::mqtt(id, &valkey, &[], &["--port", &port, "--protocol", "5"], &[]);
+    wait_point(&c, &valkey, (8, 1), "delivered after the restart", |p| {
+        p.value == PointValue::Float(42.0)
+    });
+    let log = broker.log();
+    assert!(log.contains("(p5, c0"), "MQTT 5, clean start off: {log}");
+}
+
+/// Two instances on `$share/GROUP/…` split one topic's messages: each
+/// message is written once.
+#[test]
+fn two_instances_on_a_shared_subscription_split_the_messages_between_them() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let config = json!({"mappings": [
+        {"id": "m", "topic": "$share/ingest/s/+", "points": [
+            {"casdu": 9, "ioa": 1, "type": "M_ME_NC_1", "value": "$.v"}]}]});
+    let a = start("mq-share-a", &valkey, &broker, &config, &[]);
+    let b = start("mq-share-b", &valkey, &broker, &config, &[]);
+    let values: Vec<(&str, Vec<u8>)> = (0..200)
+        .map(|i| ("s/x", json!({ "v": i }).to_string().into_bytes()))
+        .collect();
+    send(&broker, &values, 1);
+    a.until("200 stream entries", T, || stream_len(&valkey) == 200);
+    let received = |c: &Connector| {
+        let mut n = 0;
+        c.until("its counters", T, || {
+            n = c.status(&valkey)["messages_received"].as_u64().unwrap_or(0);
+            n > 0
+        });
+        n
+    };
+    let (na, nb) = (received(&a), received(&b));
+    b.until("all received once", T, || {
+        let na = a.status(&valkey)["messages_received"].as_u64().unwrap_or(0);
+        let nb = b.status(&valkey)["messages_received"].as_u64().unwrap_or(0);
+        na + nb == 200
+    });
+    assert!(na > 0 && nb > 0, "both took a share: {na} {nb}");
+    assert_eq!(stream_len(&valkey), 200, "no message written twice");
+}
