@@ -568,3 +568,72 @@ fn two_instances_on_a_shared_subscription_split_the_messages_between_them() {
     assert!(na > 0 && nb > 0, "both took a share: {na} {nb}");
     assert_eq!(stream_len(&valkey), 200, "no message written twice");
 }
+
+/// The chain: an MQTT message → `alp-connex mqtt` → Valkey →
+/// `alp-connex iec104-server` → a c104 client as the SCADA master, by
+/// interrogation and spontaneously, with type, value, quality and time tag.
+#[test]
+fn sensor_json_reaches_a_scada_master_by_interrogation_and_spontaneously() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let config = json!({"mappings": [
+        {"id": "ts-17", "topic": "sensors/+/climate", "match": {"$.device": "ts-17"}, "points": [
+            {"casdu": 100, "ioa": 200, "type": "M_ME_TF_1", "value": "$.temperature",
+             "time": "$.ts", "quality": {"path": "$.status", "good": ["ok"]}},
+            {"casdu": 100, "ioa": 201, "type": "M_SP_NA_1", "value": "$.door",
+             "map": {"open": true, "closed": false}},
+            {"casdu": 100, "ioa": 202, "type": "M_ME_NB_1", "value": "$.humidity"}]}]});
+    let c = start("mq-chain", &valkey, &broker, &config, &[]);
+    let first = json!({"device": "ts-17", "ts": "2026-11-29T10:00:00.250+01:00",
+        "temperature": 21.5, "door": "closed", "humidity": 45, "status": "ok"});
+    send(&broker, &[msg("sensors/a/climate", &first)], 1);
+    wait_point(&c, &valkey, (100, 202), "the first message written", |_| {
+        true
+    });
+
+    let server = crate::server::Server::start(&valkey, &[]);
+    let mut master = crate::support::c104_master(server.port, &["--ca", "100", "--no-gi"]);
+    master.expect_event("open", T);
+    master.send(&json!({"op": "gi", "ca": 100}));
+    let lines = master.lines_until(|v| v["event"] == "gi_done", T);
+    let gi: std::collections::BTreeMap<u64, &Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "point" && v["cot"] == 20)
+        .map(|v| (v["ioa"].as_u64().unwrap(), v))
+        .collect();
+    assert_eq!(gi.len(), 3, "{lines:?}");
+    // An interrogation answers with the untimed type (IEC 60870-5-101 7.2.1).
+    assert_eq!(gi[&200]["wire_type"], "M_ME_NC_1");
+    assert_eq!(gi[&200]["value"], 21.5);
+    assert_eq!(gi[&200]["quality"], 0);
+    assert_eq!(gi[&201]["wire_type"], "M_SP_NA_1");
+    assert_eq!(gi[&201]["value"], false);
+    assert_eq!(gi[&202]["wire_type"], "M_ME_NB_1");
+    assert_eq!(gi[&202]["value"], 45);
+
+    // Spontaneously: the sensor's time tag, the quality from its status.
+    // c104 keeps a point in the type it first came in and drops it in
+    // another ("mismatched"): a second master that has not interrogated
+    // sees the temperature first in its timed type.
+    let mut fresh = crate::support::c104_master(server.port, &["--ca", "100", "--no-gi"]);
+    fresh.expect_event("open", T);
+    let second = json!({"device": "ts-17", "ts": "2026-11-29T10:00:00.250+01:00",
+        "temperature": 22.25, "door": "open", "humidity": 46, "status": "fault"});
+    send(&broker, &[msg("sensors/b/climate", &second)], 1);
+    let t = fresh.expect_line(
+        |v| v["event"] == "point" && v["ioa"] == 200 && v["cot"] == 3,
+        T,
+    );
+    assert_eq!(t["wire_type"], "M_ME_TF_1");
+    assert_eq!(t["value"], 22.25);
+    assert_eq!(t["quality"], 0x80, "IV from the status field: {t}");
+    assert_eq!(t["time_ms"], RFC3339_MS);
+    let d = master.expect_line(
+        |v| v["event"] == "point" && v["ioa"] == 201 && v["cot"] == 3,
+        T,
+    );
+    assert_eq!(
+        (d["value"].clone(), d["quality"].clone()),
+        (json!(true), json!(0))
+    );
+}
