@@ -637,3 +637,70 @@ fn sensor_json_reaches_a_scada_master_by_interrogation_and_spontaneously() {
         (json!(true), json!(0))
     );
 }
+
+/// Changed broker settings in the managed configuration: a new session
+/// with the new broker.
+#[test]
+fn a_managed_broker_change_reconnects_to_the_new_broker() {
+    let valkey = ValkeyGuard::start();
+    let a = MosquittoGuard::start();
+    let b = MosquittoGuard::start();
+    let id = "mq-move";
+    let mut config = mapping_per_topic(1, 10);
+    let c = start(id, &valkey, &a, &config, &[]);
+    config["broker"] = json!({"host": "127.0.0.1", "port": b.port(), "keep_alive": 10});
+    set_config(&valkey, id, &config);
+    let remote = format!("127.0.0.1:{}", b.port());
+    c.until("connected to the new broker", T, || {
+        let s = c.status(&valkey);
+        s["remote"] == remote.as_str()
+            && s["state"] == "connected"
+            && s["subscriptions_granted"] == 1
+    });
+    send(&b, &[msg("s/0", &json!({"v": 7}))], 1);
+    wait_point(&c, &valkey, (10, 1), "from the new broker", |p| {
+        p.value == PointValue::Float(7.0)
+    });
+    assert!(
+        b.log().contains(" as alp-connex-mq-move (p2, c0, k10)"),
+        "{}",
+        b.log()
+    );
+}
+
+/// At start, the points this connector wrote before keep their values
+/// (not marked) until refreshed or silent.
+#[test]
+fn points_of_an_earlier_run_keep_their_values_until_refreshed_or_silent() {
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start();
+    let id = "mq-adopt";
+    let mut config = mapping_per_topic(2, 11);
+    config["silence_timeout"] = json!(2);
+    let mut c = start(id, &valkey, &broker, &config, &[]);
+    send(
+        &broker,
+        &[msg("s/0", &json!({"v": 1})), msg("s/1", &json!({"v": 2}))],
+        1,
+    );
+    wait_point(&c, &valkey, (11, 2), "written", |_| true);
+    assert!(c.terminate(T).success());
+    let port = broker.port().to_string();
+    let c = Connector::mqtt(id, &valkey, &[], &["--port", &port], &[]);
+    c.until("both taken over", T, || {
+        c.status(&valkey)["points_known"] == 2
+    });
+    for ioa in [1, 2] {
+        assert!(
+            point(&valkey, 11, ioa).unwrap().quality.is_good(),
+            "kept valid at start"
+        );
+    }
+    send(&broker, &[msg("s/0", &json!({"v": 3}))], 1);
+    let silent = wait_point(&c, &valkey, (11, 2), "the silent one marked", |p| {
+        p.quality.nt
+    });
+    assert_eq!(silent.value, PointValue::Float(2.0));
+    let fresh = point(&valkey, 11, 1).unwrap();
+    assert_eq!(fresh.value, PointValue::Float(3.0));
+}
