@@ -771,3 +771,7 @@ fn check_pem_file(
         reason,
     })
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;
