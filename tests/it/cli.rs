@@ -359,6 +359,9 @@ fn the_demo_mappings_are_accepted_by_check_config_without_a_warning() {
     assert!(!shown.contains("warning:"), "{shown}");
 }
 
+/// Environment variables of one run.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn bad_mqtt_settings_exit_2_with_one_documented_error_line() {
     let pwd = TempFile::new("mqtt-conflict-pwd", "from-file");
@@ -367,7 +370,7 @@ fn bad_mqtt_settings_exit_2_with_one_documented_error_line() {
         std::process::id()
     ));
     let missing = missing.to_str().expect("utf-8 temp path");
-    let cases: [(&[&str], &[(&str, &str)], String); 6] = [
+    let cases: [(&[&str], Env, String); 6] = [
         (
             &["mqtt", "--id", "a", "mqtt", "--qos", "2"],
             &[],
