@@ -116,28 +116,30 @@ pub struct BrokerArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// User name for the broker.
+    /// User name for the broker (needed with a password).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// File holding the broker password (or ALP_CONNEX_MQTT__PASSWORD).
+    /// File holding the broker password, used with --username (or set
+    /// ALP_CONNEX_MQTT__PASSWORD).
     #[arg(long, value_name = "PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
-    /// Connect with TLS, verifying the broker's certificate.
+    /// Connect with TLS, verifying the broker's certificate and host name.
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
     /// CA certificates (PEM) to verify the broker with [default: the
-    /// system's].
+    /// system's trust store].
     #[arg(long, value_name = "PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    /// Client certificate chain (PEM), for brokers that require one.
+    /// Client certificate chain (PEM) for brokers that require one; with
+    /// --key-file.
     #[arg(long, value_name = "PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_file: Option<PathBuf>,
-    /// The client certificate's private key (PEM).
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PATH")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
@@ -578,10 +580,14 @@ pub fn setting_docs() -> Vec<SettingDoc> {
             "MQTT client identifier, the key of the persistent session; default \"alp-connex-\" and the id. Two instances must not share one.",
             "\"alp-connex-mqtt-1\"",
         ),
-        example("mqtt.username", "User name for the broker; no default.", "\"ingest\""),
+        example(
+            "mqtt.username",
+            "User name for the broker; no default; required with a password.",
+            "\"ingest\"",
+        ),
         example(
             "mqtt.password",
-            "Broker password; no default. Give it in the environment (ALP_CONNEX_MQTT__PASSWORD) or prefer password_file.",
+            "Broker password, used with username; no default. Better kept out of this file: give it in the environment (ALP_CONNEX_MQTT__PASSWORD) or in password_file.",
             "\"secret\"",
         ),
         example(
@@ -605,7 +611,7 @@ pub fn setting_docs() -> Vec<SettingDoc> {
         ),
         example(
             "mqtt.key_file",
-            "The client certificate's private key (PEM, PKCS#8, PKCS#1 or SEC1); with cert_file.",
+            "The client certificate's private key (PEM, PKCS#8, PKCS#1 or SEC1); with cert_file. Only with tls.",
             "\"/etc/alp-connex/mqtt-client.key\"",
         ),
         doc(
@@ -619,7 +625,7 @@ pub fn setting_docs() -> Vec<SettingDoc> {
         doc(
             "mqtt.keep_alive",
             format!(
-                "MQTT keep alive, seconds, {}: a silent broker is noticed within 1.5 times it.",
+                "MQTT keep alive, seconds, {}: a ping goes to the broker this often, and a broker that stops answering is noticed within twice it.",
                 r(&KEEP_ALIVE_RANGE_S)
             ),
         ),
@@ -630,7 +636,7 @@ pub fn setting_docs() -> Vec<SettingDoc> {
         doc(
             "mqtt.session_expiry_s",
             format!(
-                "MQTT 5: how long the broker keeps the session after a disconnect, seconds, {}. (MQTT 3.1.1: the broker's setting.)",
+                "MQTT 5 with persistent_session: how long the broker keeps the session after a disconnect, seconds, {}. (MQTT 3.1.1: the broker's own setting.)",
                 r(&SESSION_EXPIRY_RANGE_S)
             ),
         ),
@@ -771,3 +777,7 @@ fn check_pem_file(
         reason,
     })
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

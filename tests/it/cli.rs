@@ -233,12 +233,10 @@ fn help_lists_the_roles_that_run() {
     let help = alp_connex(&["--help"], &[]);
     assert_eq!(help.status.code(), Some(0));
     let shown = text(&help.stdout);
-    for role in ["iec104-inbound", "iec104-server", "rtu-sim"] {
-        assert!(shown.contains(role), "{role} in {shown}");
+    for role in ["iec104-inbound", "iec104-server", "mqtt", "rtu-sim"] {
+        assert!(shown.contains(&format!("\n  {role} ")), "{role} in {shown}");
     }
-    for missing in ["mqtt", "backend"] {
-        assert!(!shown.contains(missing), "{missing} in {shown}");
-    }
+    assert!(!shown.contains("backend"), "{shown}");
 }
 
 #[test]
@@ -261,6 +259,220 @@ fn server_config_gen_output_is_accepted_back_as_the_config_file() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(back.status.code(), Some(0), "{}", text(&back.stderr));
     assert!(text(&back.stdout).contains("port: 2405"));
+}
+
+/// The `mqtt` command line of docs/mqtt.md, verbatim.
+const MQTT_LINE: &str = "mqtt --id mqtt-1 --log-level debug mqtt --host mosquitto --port 1883 --client-id alp-mqtt-1 --username ingest --password-file /run/secrets/mqtt --qos 1 --protocol 5 redis --host valkey:6379 --stream-max-length 5000 --in-stream process:updates";
+
+/// A file under the temp directory, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("alp-connex-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).expect("temp file");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn the_documented_mqtt_line_is_accepted_by_check_config_with_the_password_masked() {
+    // --check-config connects to nothing (mosquitto and valkey are no test's
+    // targets); the password file of the line is put in the temp directory.
+    let pwd = TempFile::new("mqtt-pwd", "s3cret\n");
+    let mut argv: Vec<&str> = MQTT_LINE
+        .split_whitespace()
+        .map(|a| {
+            if a == "/run/secrets/mqtt" {
+                pwd.path()
+            } else {
+                a
+            }
+        })
+        .collect();
+    argv.insert(1, "--check-config");
+    let out = alp_connex(&argv, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for expected in [
+        "id: \"mqtt-1\"",
+        "log_level: Debug",
+        "host: \"mosquitto\"",
+        "port: 1883",
+        "client_id: \"alp-mqtt-1\"",
+        "\"ingest\"",
+        "password: Some(\n            ***,\n        )",
+        "tls: None",
+        "qos: 1",
+        "protocol: V5",
+        "keep_alive: 30s",
+        "persistent_session: true",
+        "session_expiry_s: 86400",
+        "max_payload: 262144",
+        "\"valkey\"",
+        "port: 6379",
+        "stream_max_length: 5000",
+        "\"process:updates\"",
+        "\nwarning: the broker password is sent in clear text without mqtt.tls\n",
+        "\nwarning: no mappings: the connector subscribes to nothing until the managed configuration gives some\n",
+    ] {
+        assert!(shown.contains(expected), "{expected} in {shown}");
+    }
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[test]
+fn the_demo_mappings_are_accepted_by_check_config_without_a_warning() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo/mqtt.toml");
+    let out = alp_connex(
+        &[
+            "mqtt",
+            "--check-config",
+            "--id",
+            "demo-mqtt",
+            "--config",
+            demo,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for expected in [
+        "silence_timeout_s: 60",
+        "mappings: 10",
+        "points: 22",
+        "\"ss-01-climate-ts-1\"",
+    ] {
+        assert!(shown.contains(expected), "{expected} in {shown}");
+    }
+    assert!(!shown.contains("warning:"), "{shown}");
+}
+
+/// Environment variables of one run.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
+#[test]
+fn bad_mqtt_settings_exit_2_with_one_documented_error_line() {
+    let pwd = TempFile::new("mqtt-conflict-pwd", "from-file");
+    let missing = std::env::temp_dir().join(format!(
+        "alp-connex-cli-{}-no-such-ca.pem",
+        std::process::id()
+    ));
+    let missing = missing.to_str().expect("utf-8 temp path");
+    let cases: [(&[&str], Env, String); 6] = [
+        (
+            &["mqtt", "--id", "a", "mqtt", "--qos", "2"],
+            &[],
+            "error: mqtt.qos = 2: must be in 0..=1\n".into(),
+        ),
+        (
+            &["mqtt", "--id", "a"],
+            &[("ALP_CONNEX_MQTT__KEEP_ALIVE", "0")],
+            "error: mqtt.keep_alive = 0: must be in 5..=65535 (seconds)\n".into(),
+        ),
+        (
+            &[
+                "mqtt",
+                "--id",
+                "a",
+                "mqtt",
+                "--ca-file",
+                "/etc/alp-connex/ca.pem",
+            ],
+            &[],
+            "error: mqtt.ca_file = /etc/alp-connex/ca.pem: is used only with mqtt.tls = true\n"
+                .into(),
+        ),
+        (
+            &[
+                "mqtt",
+                "--id",
+                "a",
+                "mqtt",
+                "--tls",
+                "--cert-file",
+                "/etc/c.pem",
+            ],
+            &[],
+            "error: mqtt.key_file = (not set): mqtt.cert_file and mqtt.key_file go together\n"
+                .into(),
+        ),
+        (
+            &[
+                "mqtt",
+                "--id",
+                "a",
+                "mqtt",
+                "--username",
+                "u",
+                "--password-file",
+                pwd.path(),
+            ],
+            &[("ALP_CONNEX_MQTT__PASSWORD", "hunter2")],
+            "error: mqtt.password: give either mqtt.password or mqtt.password_file, not both\n"
+                .into(),
+        ),
+        (
+            &["mqtt", "--id", "a", "mqtt", "--tls", "--ca-file", missing],
+            &[],
+            format!("error: mqtt.ca_file = {missing}: cannot read: "),
+        ),
+    ];
+    for (argv, env, line) in cases {
+        let out = alp_connex(argv, env);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}");
+        assert_eq!(text(&out.stdout), "", "{argv:?}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with(&line), "{argv:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            !err.contains("hunter2") && !err.contains("from-file"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_mapping_in_the_file_exits_2_naming_its_place() {
+    let file = TempFile::new(
+        "mqtt-bad-mapping.toml",
+        "id = \"a\"\n[[mappings]]\nid = \"m\"\ntopic = \"s/+\"\npoints = [{ casdu = 1, ioa = 1, type = \"M_XX_NA_1\", value = \"$.v\" }]\n",
+    );
+    let out = alp_connex(&["mqtt", "--check-config", "--config", file.path()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(
+            "error: mappings[0].points[0].type: \"M_XX_NA_1\" is not a monitor type the connector writes; allowed: M_SP_NA_1 (1), "
+        ),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn mqtt_config_gen_output_is_accepted_back_as_the_config_file() {
+    let out = alp_connex(&["mqtt", "config-gen"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let file = TempFile::new("mqtt-gen.toml", &text(&out.stdout));
+    let back = alp_connex(
+        &["mqtt", "--check-config", "--config", file.path()],
+        &[("ALP_CONNEX_ID", "mqtt-1")],
+    );
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back.stderr));
+    assert!(text(&back.stdout).contains("client_id: \"alp-connex-mqtt-1\""));
 }
 
 /// The golden files of `tests/it/golden/`: what the binary prints, byte for
@@ -295,6 +507,7 @@ fn config_gen_of_each_role_is_byte_for_byte_its_golden_file() {
     for (argv, file, golden) in golden![
         "iec104-inbound.config-gen.toml": ["iec104-inbound", "config-gen"],
         "iec104-server.config-gen.toml": ["iec104-server", "config-gen"],
+        "mqtt.config-gen.toml": ["mqtt", "config-gen"],
     ] {
         assert_prints_golden(argv, file, golden);
     }
@@ -316,6 +529,12 @@ fn the_help_of_each_role_and_section_is_byte_for_byte_its_golden_file() {
         "iec104-server.server.redis.help.txt": ["iec104-server", "server", "redis", "--help"],
         "iec104-server.redis.help.txt": ["iec104-server", "redis", "--help"],
         "iec104-server.config-gen.help.txt": ["iec104-server", "config-gen", "--help"],
+        "mqtt.help.txt": ["mqtt", "--help"],
+        "mqtt.h.txt": ["mqtt", "-h"],
+        "mqtt.mqtt.help.txt": ["mqtt", "mqtt", "--help"],
+        "mqtt.mqtt.redis.help.txt": ["mqtt", "mqtt", "redis", "--help"],
+        "mqtt.redis.help.txt": ["mqtt", "redis", "--help"],
+        "mqtt.config-gen.help.txt": ["mqtt", "config-gen", "--help"],
         "rtu-sim.help.txt": ["rtu-sim", "--help"],
     ] {
         assert_prints_golden(argv, file, golden);
