@@ -186,7 +186,9 @@ def connector(work, cid, vport, mport, qos, extra_env=None):
 
 def set_config(vport, cid, config):
     key = f"connectors:{cid}:config"
-    cli(vport, "SET", key, json.dumps(config))
+    # -x: the value from stdin (10,000 mappings are beyond an argument's size).
+    subprocess.run(["valkey-cli", "-h", "127.0.0.1", "-p", str(vport), "-x", "SET", key],
+                   input=json.dumps(config), capture_output=True, text=True, timeout=60, check=True)
 
 
 def bare_subscriber(work, mport, qos, n):
