@@ -5,12 +5,14 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use figment::Figment;
 use figment::error::{Actual, Kind};
 use figment::providers::{Format, Serialized, Toml};
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::RoleSettings;
 use super::env;
@@ -53,22 +55,33 @@ impl<S: RoleSettings> Layers<S> {
     /// optional, values present override the start-up layers. Errors name
     /// the setting (`client.port = 70000: must be in 1..=65535`).
     pub fn with_managed(&self, json: &str) -> Result<S, ConfigError> {
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
-            ConfigError::invalid(
-                "managed configuration",
-                "(not JSON)",
-                format!("must be a JSON object: {e}"),
-            )
+        // Each key's value as its text: the role's large structured values
+        // (MANAGED_JSON_KEYS) never become a JSON tree here.
+        let map: BTreeMap<String, Box<RawValue>> = serde_json::from_str(json).map_err(|e| {
+            if e.is_data() {
+                let shown = serde_json::from_str::<serde_json::Value>(json)
+                    .map(|v| one_line(&v.to_string()))
+                    .unwrap_or_default();
+                ConfigError::invalid("managed configuration", shown, "must be a JSON object")
+            } else {
+                ConfigError::invalid(
+                    "managed configuration",
+                    "(not JSON)",
+                    format!("must be a JSON object: {e}"),
+                )
+            }
         })?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(ConfigError::invalid(
-                "managed configuration",
-                one_line(&value.to_string()),
-                "must be a JSON object",
-            ));
-        };
-        let mut nested = serde_json::Map::new();
+        let mut direct = BTreeMap::new();
+        let mut rest = Vec::with_capacity(map.len());
         for (key, v) in map {
+            if S::MANAGED_JSON_KEYS.contains(&key.as_str()) {
+                direct.insert(key, v);
+            } else {
+                rest.push((key, v));
+            }
+        }
+        let mut nested = serde_json::Map::new();
+        for (key, v) in rest {
             let Some((_, path)) = S::MANAGED_KEYS.iter().find(|(k, _)| *k == key) else {
                 return Err(ConfigError::UnknownKey {
                     key: format!("managed configuration key {key:?}"),
@@ -79,6 +92,8 @@ impl<S: RoleSettings> Layers<S> {
                         .join(", "),
                 });
             };
+            let v: serde_json::Value = serde_json::from_str(v.get())
+                .map_err(|e| ConfigError::invalid(key.clone(), "(not JSON)", e.to_string()))?;
             match path.split_once('.') {
                 Some((section, field)) => {
                     let entry = nested
@@ -97,11 +112,10 @@ impl<S: RoleSettings> Layers<S> {
             .figment
             .clone()
             .merge(Serialized::defaults(serde_json::Value::Object(nested)));
-        Layers::<S> {
-            figment,
-            role: PhantomData,
-        }
-        .settings()
+        let raw: S::Raw = figment.extract().map_err(from_figment)?;
+        let settings = S::resolve_managed(raw, direct)?;
+        settings.validate()?;
+        Ok(settings)
     }
 }
 

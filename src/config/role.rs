@@ -7,8 +7,11 @@
 use core::fmt;
 use core::ops::Deref;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use super::cli::{CliLayer, RedisArgs, RoleOptions};
 use super::common::{LogLevel, SettingDoc};
@@ -34,11 +37,24 @@ pub trait RoleSettings: Sized + fmt::Debug {
     /// The keys of the managed configuration (`connectors:{ID}:config`)
     /// and the settings they set.
     const MANAGED_KEYS: &'static [(&'static str, &'static str)];
+    /// Managed keys whose values reach [`RoleSettings::resolve_managed`] as
+    /// JSON instead of through the layers: large structured values (the
+    /// mqtt role's `mappings`), which the layers would copy many times.
+    const MANAGED_JSON_KEYS: &'static [&'static str] = &[];
     /// Every setting, in file order, for `config-gen` and the check of the
     /// environment names.
     fn setting_docs() -> Vec<SettingDoc>;
     /// Narrows the wide values and builds the typed settings.
     fn resolve(raw: Self::Raw) -> Result<Self, ConfigError>;
+    /// [`RoleSettings::resolve`] with the managed values of
+    /// [`RoleSettings::MANAGED_JSON_KEYS`] given (those present).
+    fn resolve_managed(
+        raw: Self::Raw,
+        json: BTreeMap<String, Box<RawValue>>,
+    ) -> Result<Self, ConfigError> {
+        let _ = json;
+        Self::resolve(raw)
+    }
     /// Checks every setting; the error names the first one that is wrong.
     fn validate(&self) -> Result<(), ConfigError>;
     /// Legal settings the standard advises against, one line each.

@@ -22,6 +22,7 @@
 //! or Valkey: the managed `broker` object takes only the contract's keys.
 
 use core::fmt;
+use std::collections::BTreeMap;
 use std::ops::{Deref, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::engine::DEFAULT_MAX_PAYLOAD;
 use super::mapping::{BrokerSettings as ManagedBroker, MAX_SILENCE_TIMEOUT_S, MappingConfig};
@@ -283,8 +285,8 @@ impl BrokerSettings {
 pub struct Mappings {
     /// The checked configuration the engine runs.
     pub config: Arc<MappingConfig>,
-    /// `silence_timeout` and `mappings` as given.
-    source: Value,
+    /// A fingerprint of `silence_timeout`, `mappings` and `broker` as given.
+    source: u64,
 }
 
 impl Mappings {
@@ -439,15 +441,32 @@ impl RawSettings {
     /// `mqtt`, reads the password file and builds the typed settings;
     /// [`MqttSettings::validate`] checks the rest.
     pub fn resolve(self) -> Result<MqttSettings, ConfigError> {
+        self.resolve_with(None)
+    }
+
+    /// [`RawSettings::resolve`] with the managed `mappings` as their JSON
+    /// text instead of the layers' (read straight into the mapping
+    /// configuration, never as a JSON tree).
+    pub fn resolve_with(
+        self,
+        managed_mappings: Option<&RawValue>,
+    ) -> Result<MqttSettings, ConfigError> {
         let id = required_id(self.id)?;
-        let mut doc = serde_json::Map::new();
-        doc.insert("silence_timeout".into(), self.silence_timeout.into());
-        doc.insert("mappings".into(), Value::Array(self.mappings));
-        if let Some(b) = self.broker {
-            doc.insert("broker".into(), b);
-        }
-        let source = Value::Object(doc);
-        let config = MappingConfig::from_value(source.clone()).map_err(mapping_error)?;
+        let mappings = match managed_mappings {
+            Some(m) => m.get().to_owned(),
+            None => serde_json::to_string(&self.mappings).unwrap_or_else(|_| String::from("[]")),
+        };
+        let broker = match &self.broker {
+            Some(b) => format!(",\"broker\":{b}"),
+            None => String::new(),
+        };
+        let doc = format!(
+            "{{\"silence_timeout\":{}{broker},\"mappings\":{mappings}}}",
+            self.silence_timeout
+        );
+        drop(mappings);
+        let config = MappingConfig::from_json(&doc).map_err(mapping_error)?;
+        let source = fingerprint(&doc);
         let managed = config.broker.clone().unwrap_or(ManagedBroker {
             host: None,
             port: None,
@@ -684,6 +703,7 @@ impl RoleSettings for MqttSettings {
         "mqtt.protocol",
     ];
     const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &MANAGED_KEYS;
+    const MANAGED_JSON_KEYS: &'static [&'static str] = &["mappings"];
 
     fn setting_docs() -> Vec<SettingDoc> {
         setting_docs()
@@ -691,6 +711,15 @@ impl RoleSettings for MqttSettings {
 
     fn resolve(raw: RawSettings) -> Result<Self, ConfigError> {
         raw.resolve()
+    }
+
+    /// The managed `mappings` replace the start-up ones as JSON (10,000
+    /// mappings through the layers would cost hundreds of megabytes).
+    fn resolve_managed(
+        raw: RawSettings,
+        mut json: BTreeMap<String, Box<RawValue>>,
+    ) -> Result<Self, ConfigError> {
+        raw.resolve_with(json.remove("mappings").as_deref())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -763,6 +792,14 @@ impl RoleSettings for MqttSettings {
     fn log_level(&self) -> LogLevel {
         self.log_level
     }
+}
+
+/// A fingerprint of a configuration's text, to tell a change.
+fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 /// A PEM file that must hold at least one item of its kind.

@@ -18,8 +18,10 @@
 //! role names.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
@@ -77,7 +79,7 @@ struct RawConfig {
     log_level: Option<String>,
     broker: Option<Value>,
     silence_timeout: Option<u64>,
-    mappings: Vec<Value>,
+    mappings: Vec<Box<RawValue>>,
 }
 
 /// `broker`: the broker settings that may travel through Valkey (never
@@ -101,7 +103,7 @@ struct RawMapping {
     topic: String,
     #[serde(rename = "match")]
     match_: Option<Map<String, Value>>,
-    points: Vec<Value>,
+    points: Vec<Box<RawValue>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,7 +157,7 @@ pub struct Mapping {
     pub id: String,
     pub topic: TopicFilter,
     /// Every path must select exactly its value.
-    pub matches: Vec<(JsonPath, Value)>,
+    pub matches: Vec<(Path, Value)>,
     pub points: Vec<PointMapping>,
 }
 
@@ -177,7 +179,7 @@ pub enum Deadband {
 /// Quality from a payload field: any value not in `good` sets `iv`.
 #[derive(Debug, Clone)]
 pub struct QualitySpec {
-    pub path: JsonPath,
+    pub path: Path,
     pub good: Vec<Value>,
 }
 
@@ -187,8 +189,8 @@ pub struct PointMapping {
     pub casdu: u16,
     pub ioa: u32,
     pub type_id: TypeId,
-    pub value: JsonPath,
-    pub time: Option<(JsonPath, TimeFormat)>,
+    pub value: Path,
+    pub time: Option<(Path, TimeFormat)>,
     pub scale: f64,
     pub offset: f64,
     pub deadband: Option<Deadband>,
@@ -212,17 +214,20 @@ impl MappingConfig {
         }
     }
 
-    /// Reads and checks a managed configuration's JSON text.
-    pub fn from_json(text: &str) -> Result<MappingConfig, ConfigError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| err("(configuration)", format!("not JSON: {e}")))?;
-        MappingConfig::from_value(value)
-    }
-
     /// Checks a managed configuration already parsed as JSON.
     pub fn from_value(value: Value) -> Result<MappingConfig, ConfigError> {
-        let raw: RawConfig =
-            serde_json::from_value(value).map_err(|e| err("(configuration)", e.to_string()))?;
+        MappingConfig::from_json(&value.to_string())
+    }
+
+    /// Reads and checks a managed configuration's JSON text. Each mapping
+    /// and each point is read from its own text: no JSON tree of the whole
+    /// configuration is ever built (10,000 mappings would cost hundreds of
+    /// megabytes).
+    pub fn from_json(text: &str) -> Result<MappingConfig, ConfigError> {
+        let raw: RawConfig = serde_json::from_str(text).map_err(|e| {
+            let kind = if e.is_data() { "" } else { "not JSON: " };
+            err("(configuration)", format!("{kind}{}", message(&e)))
+        })?;
         let log_level = match raw.log_level {
             None => None,
             Some(l) => Some(
@@ -248,7 +253,7 @@ impl MappingConfig {
                 Some(b)
             }
         };
-        let mut owners: HashMap<(u16, u32), String> = HashMap::new();
+        let mut checker = Checker::default();
         let mut mappings = Vec::with_capacity(raw.mappings.len());
         for (m, value) in raw.mappings.into_iter().enumerate() {
             let place = format!("mappings[{m}]");
@@ -256,7 +261,7 @@ impl MappingConfig {
                 &place,
                 value,
                 silence_timeout_s,
-                &mut owners,
+                &mut checker,
             )?);
         }
         Ok(MappingConfig {
@@ -278,29 +283,64 @@ fn check_silence(place: &str, v: Option<u64>) -> Result<Option<u64>, ConfigError
     }
 }
 
-fn path(place: &str, s: &str) -> Result<JsonPath, ConfigError> {
-    JsonPath::parse(s).map_err(|e| err(place, format!("`{s}` is not a JSONPath (RFC 9535): {e}")))
+/// A compiled JSONPath, shared by every place that names the same text.
+pub type Path = Arc<JsonPath>;
+
+/// What the check of a configuration keeps across its mappings: the owner
+/// of each address, and each JSONPath compiled once (a configuration of
+/// many sensors names the same few paths again and again).
+#[derive(Default)]
+struct Checker {
+    owners: HashMap<(u16, u32), String>,
+    paths: HashMap<String, Path>,
+}
+
+impl Checker {
+    fn path(&mut self, place: &str, s: &str) -> Result<Path, ConfigError> {
+        if let Some(p) = self.paths.get(s) {
+            return Ok(Arc::clone(p));
+        }
+        let p = Arc::new(
+            JsonPath::parse(s)
+                .map_err(|e| err(place, format!("`{s}` is not a JSONPath (RFC 9535): {e}")))?,
+        );
+        self.paths.insert(s.to_owned(), Arc::clone(&p));
+        Ok(p)
+    }
+}
+
+/// serde's message without its position (`at line 1 column 42`): the
+/// place names where.
+fn message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if e.line() == 0 {
+        return text;
+    }
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&position)
+        .map(str::to_owned)
+        .unwrap_or(text)
 }
 
 fn check_mapping(
     place: &str,
-    value: Value,
+    value: Box<RawValue>,
     default_silence: u64,
-    owners: &mut HashMap<(u16, u32), String>,
+    checker: &mut Checker,
 ) -> Result<Mapping, ConfigError> {
-    let raw: RawMapping = serde_json::from_value(value).map_err(|e| err(place, e.to_string()))?;
+    let raw: RawMapping = serde_json::from_str(value.get()).map_err(|e| err(place, message(&e)))?;
     if raw.id.is_empty() {
         return Err(err(format!("{place}.id"), "must not be empty"));
     }
     let topic = TopicFilter::parse(&raw.topic).map_err(|e| err(format!("{place}.topic"), e))?;
     let mut matches = Vec::new();
     for (p, v) in raw.match_.unwrap_or_default() {
-        matches.push((path(&format!("{place}.match[{p:?}]"), &p)?, v));
+        matches.push((checker.path(&format!("{place}.match[{p:?}]"), &p)?, v));
     }
     let mut points = Vec::with_capacity(raw.points.len());
     for (i, value) in raw.points.into_iter().enumerate() {
         let place = format!("{place}.points[{i}]");
-        points.push(check_point(&place, value, default_silence, owners)?);
+        points.push(check_point(&place, value, default_silence, checker)?);
     }
     Ok(Mapping {
         id: raw.id,
@@ -346,11 +386,11 @@ pub fn is_timed(t: TypeId) -> bool {
 
 fn check_point(
     place: &str,
-    value: Value,
+    value: Box<RawValue>,
     default_silence: u64,
-    owners: &mut HashMap<(u16, u32), String>,
+    checker: &mut Checker,
 ) -> Result<PointMapping, ConfigError> {
-    let raw: RawPoint = serde_json::from_value(value).map_err(|e| err(place, e.to_string()))?;
+    let raw: RawPoint = serde_json::from_str(value.get()).map_err(|e| err(place, message(&e)))?;
     let casdu = u16::try_from(raw.casdu)
         .ok()
         .filter(|c| (1..=65534).contains(c))
@@ -370,7 +410,7 @@ fn check_point(
             )
         })?;
     let type_id = check_type(&format!("{place}.type"), &raw.type_)?;
-    let value = path(&format!("{place}.value"), &raw.value)?;
+    let value = checker.path(&format!("{place}.value"), &raw.value)?;
     let time = match (raw.time, raw.time_format) {
         (None, None) => None,
         (None, Some(_)) => {
@@ -397,7 +437,7 @@ fn check_point(
                     ));
                 }
             };
-            Some((path(&format!("{place}.time"), &t)?, format))
+            Some((checker.path(&format!("{place}.time"), &t)?, format))
         }
     };
     let finite = |field: &str, v: Option<f64>, default: f64| -> Result<f64, ConfigError> {
@@ -490,7 +530,7 @@ fn check_point(
                 ));
             }
             Some(QualitySpec {
-                path: path(&format!("{qplace}.path"), &q.path)?,
+                path: checker.path(&format!("{qplace}.path"), &q.path)?,
                 good: q.good,
             })
         }
@@ -498,13 +538,13 @@ fn check_point(
     let silence_timeout_s =
         check_silence(&format!("{place}.silence_timeout"), raw.silence_timeout)?
             .unwrap_or(default_silence);
-    if let Some(first) = owners.get(&(casdu, ioa)) {
+    if let Some(first) = checker.owners.get(&(casdu, ioa)) {
         return Err(err(
             format!("{place}.ioa"),
             format!("casdu {casdu} ioa {ioa} is already written by {first}; one owner per address"),
         ));
     }
-    owners.insert((casdu, ioa), place.to_string());
+    checker.owners.insert((casdu, ioa), place.to_string());
     Ok(PointMapping {
         casdu,
         ioa,
