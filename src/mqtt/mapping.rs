@@ -255,7 +255,7 @@ impl MappingConfig {
         };
         let mut checker = Checker::default();
         let mut mappings = Vec::with_capacity(raw.mappings.len());
-        for (m, value) in raw.mappings.into_iter().enumerate() {
+        for (m, value) in raw.mappings.iter().enumerate() {
             let place = format!("mappings[{m}]");
             mappings.push(check_mapping(
                 &place,
@@ -324,7 +324,7 @@ fn message(e: &serde_json::Error) -> String {
 
 fn check_mapping(
     place: &str,
-    value: Box<RawValue>,
+    value: &RawValue,
     default_silence: u64,
     checker: &mut Checker,
 ) -> Result<Mapping, ConfigError> {
@@ -338,7 +338,7 @@ fn check_mapping(
         matches.push((checker.path(&format!("{place}.match[{p:?}]"), &p)?, v));
     }
     let mut points = Vec::with_capacity(raw.points.len());
-    for (i, value) in raw.points.into_iter().enumerate() {
+    for (i, value) in raw.points.iter().enumerate() {
         let place = format!("{place}.points[{i}]");
         points.push(check_point(&place, value, default_silence, checker)?);
     }
@@ -386,7 +386,7 @@ pub fn is_timed(t: TypeId) -> bool {
 
 fn check_point(
     place: &str,
-    value: Box<RawValue>,
+    value: &RawValue,
     default_silence: u64,
     checker: &mut Checker,
 ) -> Result<PointMapping, ConfigError> {
