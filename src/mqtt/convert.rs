@@ -329,29 +329,43 @@ fn magnitude(v: &PointValue) -> f64 {
     }
 }
 
+/// Whether `point` is to be written after `last` (the value and quality
+/// last written): the first value, a quality change and any change without
+/// a deadband pass; otherwise a change smaller than the deadband (absolute,
+/// or percent of the last value's magnitude) does not.
+pub fn deadband_admits(
+    deadband: Option<Deadband>,
+    last: Option<(&PointValue, QualityFlags)>,
+    point: &DataPoint,
+) -> bool {
+    let (last, quality) = match (last, deadband) {
+        (None, _) | (_, None) => return true,
+        (Some((v, q)), Some(_)) => (magnitude(v), q),
+    };
+    if quality != point.quality {
+        return true;
+    }
+    let v = magnitude(&point.value);
+    match deadband {
+        Some(Deadband::Absolute(a)) => (v - last).abs() >= a,
+        Some(Deadband::Percent(p)) => (v - last).abs() >= last.abs() * p / 100.0,
+        None => true,
+    }
+}
+
 /// One point's deadband state: the last value and quality written.
 #[derive(Debug, Clone, Default)]
 pub struct DeadbandFilter {
-    last: Option<(f64, QualityFlags)>,
+    last: Option<(PointValue, QualityFlags)>,
 }
 
 impl DeadbandFilter {
-    /// Whether `point` is to be written; if so, it becomes the last
-    /// written. The first value, a quality change and any change without a
-    /// deadband pass; otherwise a change smaller than the deadband
-    /// (absolute, or percent of the last value's magnitude) does not.
+    /// Whether `point` is to be written ([`deadband_admits`]); if so, it
+    /// becomes the last written.
     pub fn admit(&mut self, deadband: Option<Deadband>, point: &DataPoint) -> bool {
-        let v = magnitude(&point.value);
-        let pass = match (self.last, deadband) {
-            (None, _) | (_, None) => true,
-            (Some((_, q)), _) if q != point.quality => true,
-            (Some((last, _)), Some(Deadband::Absolute(a))) => (v - last).abs() >= a,
-            (Some((last, _)), Some(Deadband::Percent(p))) => {
-                (v - last).abs() >= last.abs() * p / 100.0
-            }
-        };
+        let pass = deadband_admits(deadband, self.last.as_ref().map(|(v, q)| (v, *q)), point);
         if pass {
-            self.last = Some((v, point.quality));
+            self.last = Some((point.value, point.quality));
         }
         pass
     }

@@ -23,10 +23,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::warn;
 
-use super::convert::{Context, DeadbandFilter, Outcome, invalidated};
+use super::convert::{Context, Outcome, deadband_admits, invalidated};
 use super::engine::{Engine, parse_payload};
-use super::mapping::{Deadband, MappingConfig};
-use crate::contract::DataPoint;
+use super::mapping::{MappingConfig, PointMapping};
+use crate::contract::{DataPoint, PointValue, QualityFlags};
 use crate::iec104::types::TypeId;
 
 /// How often one kind of refusal of one mapping is logged, ms.
@@ -77,21 +77,68 @@ enum Kind {
     Conversion,
 }
 
-/// One point's state.
+/// One point's state: small, since a connector may hold 100,000 (what it
+/// was configured with is read from the mapping through `at`).
 #[derive(Debug, Clone)]
 struct PointState {
-    /// The type the mapping writes.
-    type_id: TypeId,
-    /// The last point written (or adopted from the image).
-    last: Option<DataPoint>,
-    deadband: Option<Deadband>,
-    filter: DeadbandFilter,
+    /// Its mapping and its place in it.
+    at: (u32, u32),
+    /// What was last written (or adopted from the image): also the
+    /// deadband's reference.
+    last: Option<Last>,
     /// When it was last refreshed (written, or adopted), Unix ms.
     refreshed_ms: i64,
-    /// Silence timeout, ms; 0 = off.
-    silence_ms: i64,
     /// NT set by silence (cleared by the next value).
     not_topical: bool,
+}
+
+/// What is kept of the last point written: enough to write it again with
+/// IV or NT set. Points of the mqtt connector carry no protection or test
+/// fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Last {
+    type_id: TypeId,
+    value: PointValue,
+    quality: QualityFlags,
+    time: Option<i64>,
+    time_invalid: bool,
+    summer_time: bool,
+    cot: u8,
+}
+
+impl Last {
+    fn of(p: &DataPoint) -> Last {
+        Last {
+            type_id: p.type_id,
+            value: p.value,
+            quality: p.quality,
+            time: p.time,
+            time_invalid: p.time_invalid,
+            summer_time: p.summer_time,
+            cot: p.cot,
+        }
+    }
+
+    fn point(&self, (casdu, ioa): (u16, u32), source: &Arc<str>, received: i64) -> DataPoint {
+        DataPoint {
+            casdu,
+            ioa,
+            type_id: self.type_id,
+            value: self.value,
+            quality: self.quality,
+            elapsed_invalid: false,
+            time: self.time,
+            time_invalid: self.time_invalid,
+            summer_time: self.summer_time,
+            time_error: None,
+            cot: self.cot,
+            test: false,
+            negative: false,
+            originator: 0,
+            source: Arc::clone(source),
+            received,
+        }
+    }
 }
 
 /// The figures of [`Points::stats`].
@@ -207,9 +254,9 @@ impl Points {
                         self.log(m, Kind::Conversion, now_ms, || {
                             format!("{}/{} on {topic}: {reason}", key.0, key.1)
                         });
-                        let last = self.points.get(&key).and_then(|s| s.last.as_ref());
+                        let last = self.points.get(&key).and_then(|s| s.last);
                         if let Some(last) = last {
-                            let mut p = invalidated(last, &ctx);
+                            let mut p = invalidated(&last.point(key, &self.source, now_ms), &ctx);
                             p.quality.nt = false;
                             if let Some(p) = self.refresh(key, p, now_ms) {
                                 self.count(m, |c| c.points_written += 1);
@@ -241,10 +288,12 @@ impl Points {
         let state = self.points.get_mut(&key)?;
         state.refreshed_ms = now_ms;
         state.not_topical = false;
-        if !state.filter.admit(state.deadband, &point) {
+        let deadband = mapped(&self.engine, state.at).and_then(|p| p.deadband);
+        let last = state.last.as_ref().map(|l| (&l.value, l.quality));
+        if !deadband_admits(deadband, last, &point) {
             return None;
         }
-        state.last = Some(point.clone());
+        state.last = Some(Last::of(&point));
         Some(point)
     }
 
@@ -276,19 +325,17 @@ impl Points {
     /// topical: the points to write.
     pub fn silence(&mut self, now_ms: i64) -> Vec<DataPoint> {
         let mut out = Vec::new();
-        for state in self.points.values_mut() {
-            if state.silence_ms == 0
-                || state.not_topical
-                || now_ms - state.refreshed_ms < state.silence_ms
-            {
+        for (key, state) in &mut self.points {
+            let silence_ms = mapped(&self.engine, state.at).map_or(0, |p| {
+                i64::try_from(p.silence_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX)
+            });
+            if silence_ms == 0 || state.not_topical || now_ms - state.refreshed_ms < silence_ms {
                 continue;
             }
-            if let Some(last) = &state.last {
-                let p = not_topical(last, now_ms);
+            if let Some(last) = &mut state.last {
+                last.quality.nt = true;
                 state.not_topical = true;
-                let _ = state.filter.admit(None, &p);
-                state.last = Some(p.clone());
-                out.push(p);
+                out.push(last.point(*key, &self.source, now_ms));
             }
         }
         out
@@ -299,13 +346,14 @@ impl Points {
     /// timeout runs from the start) when the mappings have it; otherwise it
     /// is marked not topical: the point to write then.
     pub fn adopt(&mut self, point: DataPoint, now_ms: i64) -> Option<DataPoint> {
-        match self.points.get_mut(&(point.casdu, point.ioa)) {
-            Some(state) if state.type_id == point.type_id => {
+        let key = (point.casdu, point.ioa);
+        let engine = &self.engine;
+        match self.points.get_mut(&key) {
+            Some(state) if mapped(engine, state.at).is_some_and(|p| p.type_id == point.type_id) => {
                 if state.last.is_none() {
                     state.refreshed_ms = now_ms;
                     state.not_topical = point.quality.nt;
-                    let _ = state.filter.admit(None, &point);
-                    state.last = Some(point);
+                    state.last = Some(Last::of(&point));
                 }
                 None
             }
@@ -333,23 +381,22 @@ impl Points {
         let mut old = std::mem::take(&mut self.points);
         let mut points =
             HashMap::with_capacity(config.mappings.iter().map(|m| m.points.len()).sum());
-        for mapping in &config.mappings {
-            for p in &mapping.points {
+        for (m, mapping) in config.mappings.iter().enumerate() {
+            for (i, p) in mapping.points.iter().enumerate() {
                 let key = (p.casdu, p.ioa);
+                let at = (
+                    u32::try_from(m).unwrap_or(u32::MAX),
+                    u32::try_from(i).unwrap_or(u32::MAX),
+                );
                 let mut state = PointState {
-                    type_id: p.type_id,
+                    at,
                     last: None,
-                    deadband: p.deadband,
-                    filter: DeadbandFilter::default(),
                     refreshed_ms: now_ms,
-                    silence_ms: i64::try_from(p.silence_timeout_s.saturating_mul(1000))
-                        .unwrap_or(i64::MAX),
                     not_topical: false,
                 };
                 if let Some(prev) = old.remove(&key) {
-                    if prev.last.as_ref().is_some_and(|l| l.type_id == p.type_id) {
+                    if prev.last.is_some_and(|l| l.type_id == p.type_id) {
                         state.last = prev.last;
-                        state.filter = prev.filter;
                         state.refreshed_ms = prev.refreshed_ms;
                         state.not_topical = prev.not_topical;
                     }
@@ -366,10 +413,10 @@ impl Points {
         self.engine = Arc::new(Engine::shared(config));
         self.max_payload = max_payload;
         self.logged.clear();
-        old.into_values()
-            .filter_map(|s| s.last)
-            .filter(|p| !p.quality.nt)
-            .map(|p| not_topical(&p, now_ms))
+        old.into_iter()
+            .filter_map(|(key, s)| s.last.map(|l| (key, l)))
+            .filter(|(_, l)| !l.quality.nt)
+            .map(|(key, l)| not_topical(&l.point(key, &self.source, now_ms), now_ms))
             .collect()
     }
 
@@ -398,6 +445,16 @@ impl Points {
             mapping_errors: errors,
         }
     }
+}
+
+/// The point mapping at `at` of the engine's configuration.
+fn mapped(engine: &Engine, (m, p): (u32, u32)) -> Option<&PointMapping> {
+    engine
+        .config()
+        .mappings
+        .get(usize::try_from(m).ok()?)?
+        .points
+        .get(usize::try_from(p).ok()?)
 }
 
 /// `last` with NT set, received now.
