@@ -17,6 +17,7 @@ mod fuzz_corpus;
 mod inbound;
 mod inbound_stations;
 mod interop;
+mod mqtt_sim;
 mod peer_selftest;
 mod schema;
 mod server;
