@@ -16,7 +16,8 @@ pub const PASSWORD_ENV: &str = "ALP_CONNEX_MQTT_SIM_PASSWORD";
 /// The most stations.
 pub const MAX_STATIONS: u16 = 1000;
 
-/// The highest paced rate, messages per second.
+/// The lowest and the highest paced rate, messages per second.
+pub const MIN_RATE: f64 = 0.001;
 pub const MAX_RATE: f64 = 1_000_000.0;
 
 /// The longest `--prefix`: every topic with its payload stays well within
@@ -63,7 +64,7 @@ pub struct MqttSimArgs {
     /// Stations ss-01, ss-02, ..., 1..=1000, five sensors each.
     #[arg(long, default_value = "2", allow_hyphen_values = true)]
     pub stations: String,
-    /// Messages per second over all sensors, 0..=1000000; 0 publishes as
+    /// Messages per second over all sensors, 0.001..=1000000; or 0: as
     /// fast as the broker takes them (load generator).
     #[arg(
         long,
@@ -232,11 +233,11 @@ fn integer(option: &str, text: &str, min: u64, max: u64) -> Result<u64, ConfigEr
 fn rate(text: &str) -> Result<Pace, ConfigError> {
     match text.parse::<f64>() {
         Ok(0.0) => Ok(Pace::Unpaced),
-        Ok(r) if r.is_finite() && r > 0.0 && r <= MAX_RATE => Ok(Pace::PerSecond(r)),
+        Ok(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(Pace::PerSecond(r)),
         _ => Err(ConfigError::invalid(
             "--rate",
             text,
-            "must be messages per second in 0..=1000000 (0: as fast as the broker takes them)",
+            "must be messages per second in 0.001..=1000000, or 0 (as fast as the broker takes them)",
         )),
     }
 }
@@ -313,11 +314,15 @@ mod tests {
             (&["--qos", "2"], "--qos = 2: must be 0 or 1"),
             (
                 &["--rate", "-1"],
-                "--rate = -1: must be messages per second in 0..=1000000 (0: as fast as the broker takes them)",
+                "--rate = -1: must be messages per second in 0.001..=1000000, or 0 (as fast as the broker takes them)",
+            ),
+            (
+                &["--rate", "0.0001"],
+                "--rate = 0.0001: must be messages per second in 0.001..=1000000, or 0 (as fast as the broker takes them)",
             ),
             (
                 &["--rate", "NaN"],
-                "--rate = NaN: must be messages per second in 0..=1000000 (0: as fast as the broker takes them)",
+                "--rate = NaN: must be messages per second in 0.001..=1000000, or 0 (as fast as the broker takes them)",
             ),
             (
                 &["--count", "0"],

@@ -369,17 +369,21 @@ impl Connection {
 /// Hands `count` messages (or unlimited) to the client at `pace`.
 async fn generate(client: AsyncClient, mut fleet: Fleet, pace: Pace, count: Option<u64>, qos: QoS) {
     let mut buffer = BytesMut::with_capacity(PAYLOAD_BUFFER);
+    let period = match pace {
+        Pace::PerSecond(rate) => Duration::try_from_secs_f64(1.0 / rate).ok(),
+        Pace::Unpaced => None,
+    };
+    let mut due = Instant::now();
     let mut sent: u64 = 0;
-    let mut start = Instant::now();
     while count.is_none_or(|n| sent < n) {
-        if let Pace::PerSecond(rate) = pace {
-            let due = start + Duration::from_secs_f64(sent as f64 / rate);
+        if let Some(period) = period {
             let now = Instant::now();
             if due > now {
                 tokio::time::sleep_until(due).await;
             } else if now.saturating_duration_since(due) > PACE_SLACK {
-                start = now - Duration::from_secs_f64(sent as f64 / rate);
+                due = now;
             }
+            due = due.checked_add(period).unwrap_or(now);
         }
         if buffer.capacity() < PAYLOAD_ROOM {
             // Takes the memory back when every earlier payload is gone.
@@ -400,7 +404,7 @@ async fn generate(client: AsyncClient, mut fleet: Fleet, pace: Pace, count: Opti
         {
             return;
         }
-        sent += 1;
+        sent = sent.saturating_add(1);
     }
 }
 

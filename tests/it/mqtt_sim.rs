@@ -382,7 +382,7 @@ fn a_bad_option_value_exits_2_with_one_line_naming_the_option_and_its_range() {
         ),
         (
             &["--rate", "-1"],
-            "error: --rate = -1: must be messages per second in 0..=1000000 (0: as fast as the broker takes them)\n",
+            "error: --rate = -1: must be messages per second in 0.001..=1000000, or 0 (as fast as the broker takes them)\n",
         ),
         (
             &["--count", "0"],
