@@ -3,8 +3,8 @@
 //! values within their bands; the summary line counts them; a count is
 //! kept at a paced rate; a bad option value exits 2 with one line; a login
 //! with the password from a file or the environment is accepted and a
-//! wrong one ends the run with status 1; QoS 1 messages survive a broker
-//! restart; SIGTERM ends an unlimited run with the summary.
+//! wrong one ends the run with status 1; QoS 1 messages the broker never
+//! acknowledged are sent again after its restart; SIGTERM ends an unlimited run with the summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -468,15 +468,17 @@ fn a_wrong_password_ends_the_run_with_an_error_line_naming_the_refusal_and_statu
 }
 
 #[test]
-fn qos_1_messages_in_flight_while_the_broker_restarts_all_reach_a_persistent_subscriber() {
+fn qos_1_messages_unacknowledged_when_the_broker_goes_are_sent_again_to_the_restarted_broker() {
     let mut broker = MosquittoGuard::start_with(MosquittoOptions::new().persistence());
     let port = broker.port().to_string();
+    // A persistent session keeps what the broker acknowledged across its
+    // restart; what it never read is the simulator's to send again.
     let mut sub = MqttClient::connect(broker.port(), "it-persistent", false, None);
     sub.subscribe("substations/#", QoS::AtLeastOnce);
 
     let sim = spawn_sim(
         &[
-            "--count", "300", "--rate", "100", "--qos", "1", "--port", &port, "--seed", "3",
+            "--count", "400", "--rate", "200", "--qos", "1", "--port", &port, "--seed", "3",
         ],
         &[],
     );
@@ -486,29 +488,37 @@ fn qos_1_messages_in_flight_while_the_broker_restarts_all_reach_a_persistent_sub
         let p = sub.next_publish(T).expect("the first messages arrive");
         got.insert((p.topic, p.payload.to_vec()));
     }
-    broker.restart();
+    // Frozen, the broker acknowledges nothing: wait until the simulator
+    // has written some ten messages it will never read, then stop it
+    // (SIGTERM before SIGCONT: it saves its sessions and exits without
+    // reading them) and start it again.
+    broker.pause();
     let deadline = Instant::now() + T;
-    while got.len() < 300 {
+    while broker.unread_bytes() < 1500 {
+        assert!(
+            Instant::now() < deadline,
+            "the simulator wrote nothing more"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    broker.restart();
+
+    let deadline = Instant::now() + T;
+    while got.len() < 400 {
         let left = deadline.saturating_duration_since(Instant::now());
         let p = sub
             .next_publish(left)
-            .unwrap_or_else(|| panic!("{} of 300 messages arrived", got.len()));
+            .unwrap_or_else(|| panic!("{} of 400 messages arrived", got.len()));
         got.insert((p.topic, p.payload.to_vec()));
     }
     let ended = sim.wait();
     assert_eq!(ended.code, Some(0), "{}", ended.stderr);
-    assert_eq!(summary(&ended.stdout)["published"], "300");
+    assert_eq!(summary(&ended.stdout)["published"], "400");
     assert!(
         ended
             .stderr
             .contains(&format!("connection to 127.0.0.1:{port} lost")),
         "the simulator saw the broker go: {}",
-        ended.stderr
-    );
-    assert_eq!(
-        ended.stderr.matches("connected").count(),
-        2,
-        "{}",
         ended.stderr
     );
     for (topic, payload) in &got {

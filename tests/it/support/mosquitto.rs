@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::process::{
     TempDir, accepts, chown_to, find_program, free_port, is_root, log_file, loopback,
-    owned_temp_dir, run, stop_child, tail, wait_ready,
+    owned_temp_dir, run, send_signal, stop_child, tail, wait_ready,
 };
 
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -97,6 +97,8 @@ pub struct MosquittoGuard {
     tls: Option<TlsFiles>,
     program: PathBuf,
     starts: u32,
+    /// Whether the broker is frozen by SIGSTOP.
+    paused: bool,
     dir: TempDir,
 }
 
@@ -129,6 +131,7 @@ impl MosquittoGuard {
             tls: None,
             program: find_program("mosquitto", &[]),
             starts: 0,
+            paused: false,
             dir,
             options,
         };
@@ -308,11 +311,48 @@ impl MosquittoGuard {
 
     /// Stops the broker gracefully (SIGTERM: with persistence it saves its
     /// database) and reaps it. The port stays this guard's for
-    /// [`restart`](Self::restart).
+    /// [`restart`](Self::restart). A paused broker gets SIGTERM before
+    /// SIGCONT, so it ends without reading what clients sent meanwhile.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            stop_child(&mut child, libc::SIGTERM, STOP_GRACE);
+            if std::mem::take(&mut self.paused) {
+                let _ = send_signal(child.id(), libc::SIGTERM);
+                stop_child(&mut child, libc::SIGCONT, STOP_GRACE);
+            } else {
+                stop_child(&mut child, libc::SIGTERM, STOP_GRACE);
+            }
         }
+    }
+
+    /// Freezes the broker (SIGSTOP): connections stay open, nothing is
+    /// read or answered, until [`stop`](Self::stop) or
+    /// [`restart`](Self::restart).
+    pub fn pause(&mut self) {
+        if let Some(child) = &self.child {
+            send_signal(child.id(), libc::SIGSTOP).expect("SIGSTOP to mosquitto");
+            self.paused = true;
+        }
+    }
+
+    /// Bytes that clients have sent to the broker's port and it has not
+    /// read yet (the receive queues of its established IPv4 connections,
+    /// from /proc/net/tcp).
+    pub fn unread_bytes(&self) -> u64 {
+        let table = fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        let port = format!(":{:04X}", self.port);
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (local, state, queues) = (fields.get(1)?, fields.get(3)?, fields.get(4)?);
+                let established = *state == "01";
+                let rx = queues.split_once(':')?.1;
+                (local.ends_with(&port) && established)
+                    .then(|| u64::from_str_radix(rx, 16).ok())
+                    .flatten()
+            })
+            .sum()
     }
 
     /// Stops the broker gracefully and starts it again on the same port with
