@@ -14,7 +14,8 @@
 //!   run as the `postgres` user when the tests run as root).
 //! - [`MosquittoGuard`]: a `mosquitto` broker, anonymous or with a password
 //!   file, plain or TLS (a CA, server and client certificates of its own),
-//!   optionally persistent across a graceful restart on the same port.
+//!   optionally persistent across a graceful restart on the same port; it
+//!   can be frozen (SIGSTOP) to hold what clients send unread.
 //! - [`MqttClient`]: an MQTT client whose steps are awaited with a deadline.
 //! - [`Peer`], [`python`]: the c104 peer scripts under `tests/peers/`,
 //!   speaking JSON lines.

@@ -6,7 +6,9 @@
 //! with a CA, a server certificate for `127.0.0.1`/`localhost` and a client
 //! certificate made per guard with the `openssl` CLI) and persistence of
 //! sessions across [`MosquittoGuard::restart`], in any combination
-//! ([`MosquittoGuard::start_with`]).
+//! ([`MosquittoGuard::start_with`]). [`MosquittoGuard::pause`] freezes the
+//! broker, so that what clients send stays unread
+//! ([`MosquittoGuard::unread_bytes`]) and unacknowledged.
 //!
 //! As root, mosquitto drops to the `mosquitto` user after reading its
 //! configuration: the guard's directory then belongs to that user, and so
