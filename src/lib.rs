@@ -24,7 +24,8 @@
 //!   payloads to data points.
 //! - the roles, each wiring the layers above: [`inbound`]
 //!   (`iec104-inbound`), [`server`] (`iec104-server`, the Valkey process
-//!   image served by a [`station`]), [`sim`] (`rtu-sim`).
+//!   image served by a [`station`]), [`sim`] (`rtu-sim`), [`mqtt_sim`]
+//!   (`mqtt-sim`, a demo sensor source and MQTT load generator).
 
 pub mod config;
 pub mod connector;
@@ -34,6 +35,7 @@ pub mod fuzzing;
 pub mod iec104;
 pub mod inbound;
 pub mod mqtt;
+pub mod mqtt_sim;
 pub mod server;
 pub mod shutdown;
 pub mod sim;

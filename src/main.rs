@@ -10,6 +10,7 @@ use alp_connex::config::{self, Layers, LogLevel, RoleArgs, RoleSettings};
 use alp_connex::connector::LogControl;
 use alp_connex::inbound::config::InboundArgs;
 use alp_connex::mqtt::config::MqttArgs;
+use alp_connex::mqtt_sim::{self, MqttSimArgs};
 use alp_connex::server::config::Iec104ServerArgs;
 use alp_connex::sim::{self, SimArgs};
 use clap::{Parser, Subcommand};
@@ -35,6 +36,9 @@ enum Role {
     /// Demo RTU / load generator: an IEC 104 controlled station with
     /// simulated substation points.
     RtuSim(SimArgs),
+    /// Demo sensor source / MQTT load generator: publishes simulated
+    /// substation sensor JSON to an MQTT broker.
+    MqttSim(MqttSimArgs),
 }
 
 /// Exit status of a configuration error.
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         // No settings layers (file, environment, managed configuration):
         // the command line alone, checked by clap and the simulator.
         Role::RtuSim(args) => sim::main(&args),
+        Role::MqttSim(args) => mqtt_sim::main(&args),
     }
 }
 

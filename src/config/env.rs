@@ -15,11 +15,13 @@ use super::error::ConfigError;
 pub const ENV_PREFIX: &str = "ALP_CONNEX_";
 
 /// Environment variables with the prefix that are not settings: the
-/// configuration file (`ALP_CONNEX_CONFIG`, read by the command line) and
-/// the two tool paths `scripts/test` exports for the integration tests
+/// configuration file (`ALP_CONNEX_CONFIG`, read by the command line), the
+/// two tool paths `scripts/test` exports for the integration tests
 /// (`ALP_CONNEX_PYTHON`, `ALP_CONNEX_PG_BIN`), which reach every binary
-/// those tests start.
-const ENV_NON_SETTINGS: [&str; 3] = ["config", "python", "pg_bin"];
+/// those tests start, and the password of `mqtt-sim`
+/// (`ALP_CONNEX_MQTT_SIM_PASSWORD`), which may be set in an environment
+/// shared with the connectors.
+const ENV_NON_SETTINGS: [&str; 4] = ["config", "python", "pg_bin", "mqtt_sim_password"];
 
 /// Settings of every role whose environment value is taken verbatim, never
 /// parsed as a number or list: an ID `1234` or a password `0123` stays a

@@ -351,6 +351,11 @@ fn an_unknown_environment_variable_is_refused_naming_it() {
             load(&args(&["--id", "a"])).is_ok(),
             "test tool paths are not settings"
         );
+        jail.set_env("ALP_CONNEX_MQTT_SIM_PASSWORD", "hunter2");
+        assert!(
+            load(&args(&["--id", "a"])).is_ok(),
+            "the simulator's password is no setting of the connectors"
+        );
         Ok(())
     });
 }

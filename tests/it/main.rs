@@ -18,6 +18,7 @@ mod inbound;
 mod inbound_stations;
 mod interop;
 mod mqtt;
+mod mqtt_sim;
 mod peer_selftest;
 mod schema;
 mod server;

@@ -12,7 +12,11 @@
 //!   cluster without replicas.
 //! - [`PostgresGuard`]: a throw-away PostgreSQL cluster (`initdb` + `postgres`,
 //!   run as the `postgres` user when the tests run as root).
-//! - [`MosquittoGuard`]: a `mosquitto` broker allowing anonymous clients.
+//! - [`MosquittoGuard`]: a `mosquitto` broker, anonymous or with a password
+//!   file, plain or TLS (a CA, server and client certificates of its own),
+//!   optionally persistent across a graceful restart on the same port; it
+//!   can be frozen (SIGSTOP) to hold what clients send unread.
+//! - [`MqttClient`]: an MQTT client whose steps are awaited with a deadline.
 //! - [`Peer`], [`python`]: the c104 peer scripts under `tests/peers/`,
 //!   speaking JSON lines.
 //! - [`publish`]: an MQTT client that publishes and waits until the broker
@@ -29,6 +33,7 @@
 mod connector;
 mod mosquitto;
 mod mqtt_client;
+mod mqtt;
 mod peer;
 mod postgres;
 mod process;
@@ -40,7 +45,9 @@ mod valkey_cluster;
 #[allow(unused_imports)]
 pub use connector::{Connector, image_points};
 #[allow(unused_imports)]
-pub use mosquitto::MosquittoGuard;
+pub use mosquitto::{ClientCertificates, MosquittoGuard, MosquittoOptions, TlsFiles};
+#[allow(unused_imports)]
+pub use mqtt::MqttClient;
 #[allow(unused_imports)]
 pub use mqtt_client::publish;
 #[allow(unused_imports)]
@@ -48,7 +55,7 @@ pub use peer::{Peer, START_TIMEOUT, c104_master, c104_rtu, peers_dir, python};
 #[allow(unused_imports)]
 pub use postgres::PostgresGuard;
 #[allow(unused_imports)]
-pub use process::{TempDir, free_port, send_signal};
+pub use process::{TempDir, find_program, free_port, send_signal};
 #[allow(unused_imports)]
 pub use raw_rtu::{RawLink, RawRtu, Received, command_answer, pack_points};
 #[allow(unused_imports)]

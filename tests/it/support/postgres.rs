@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::process::{
-    TempDir, find_program, free_port, is_executable, is_root, log_file, run, stop_child, tail,
-    wait_ready,
+    TempDir, chown_to, find_program, free_port, is_executable, is_root, log_file, owned_temp_dir,
+    run, stop_child, tail, wait_ready,
 };
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,7 +35,7 @@ impl PostgresGuard {
         let bin = server_bin_dir();
         let run_as = is_root().then(|| SUPERUSER.to_owned());
         let dir = match &run_as {
-            Some(user) => owned_temp_dir(user),
+            Some(user) => owned_temp_dir("postgres", user),
             None => TempDir::new("postgres"),
         };
         let mut guard = PostgresGuard {
@@ -253,44 +253,4 @@ fn server_bin_dir() -> PathBuf {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| panic!("no PostgreSQL server programs: run scripts/test")),
     }
-}
-
-/// A temp dir owned by `user`, under a base that user can traverse.
-fn owned_temp_dir(user: &str) -> TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let base = std::env::temp_dir();
-    let traversable = fs::metadata(&base)
-        .map(|m| m.permissions().mode() & 0o001 != 0)
-        .unwrap_or(false);
-    let base = if traversable {
-        base
-    } else {
-        PathBuf::from("/tmp")
-    };
-    let dir = TempDir::new_in(&base, "postgres");
-    chown_to(dir.path(), user);
-    dir
-}
-
-fn chown_to(path: &Path, user: &str) {
-    let (uid, gid) = lookup_user(user).unwrap_or_else(|| {
-        panic!("no system user `{user}` (the postgresql package creates it): run scripts/test")
-    });
-    std::os::unix::fs::chown(path, Some(uid), Some(gid))
-        .unwrap_or_else(|e| panic!("chown {} to {user}: {e}", path.display()));
-}
-
-/// uid and gid of a user, from /etc/passwd.
-fn lookup_user(user: &str) -> Option<(u32, u32)> {
-    let passwd = fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let mut fields = line.split(':');
-        if fields.next()? != user {
-            return None;
-        }
-        let _password = fields.next()?;
-        let uid = fields.next()?.parse().ok()?;
-        let gid = fields.next()?.parse().ok()?;
-        Some((uid, gid))
-    })
 }

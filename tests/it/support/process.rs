@@ -79,7 +79,7 @@ impl Drop for TempDir {
 /// Finds an installed program: first on `PATH`, then in `extra_dirs`
 /// (Debian keeps daemons in /usr/sbin, PostgreSQL's server programs in
 /// /usr/lib/postgresql/<version>/bin). Panics naming `scripts/test`.
-pub(crate) fn find_program(name: &str, extra_dirs: &[PathBuf]) -> PathBuf {
+pub fn find_program(name: &str, extra_dirs: &[PathBuf]) -> PathBuf {
     let path_dirs = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -230,4 +230,47 @@ pub(crate) fn run(cmd: &mut Command) -> String {
         );
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A temp dir owned by `user` (a server that drops to that user writes
+/// there), under a base that user can traverse: the system temp dir, or
+/// /tmp when that one is closed to others.
+pub(crate) fn owned_temp_dir(label: &str, user: &str) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let base = std::env::temp_dir();
+    let traversable = fs::metadata(&base)
+        .map(|m| m.permissions().mode() & 0o001 != 0)
+        .unwrap_or(false);
+    let base = if traversable {
+        base
+    } else {
+        PathBuf::from("/tmp")
+    };
+    let dir = TempDir::new_in(&base, label);
+    chown_to(dir.path(), user);
+    dir
+}
+
+/// Gives `path` to the system user `user` (and its group).
+pub(crate) fn chown_to(path: &Path, user: &str) {
+    let (uid, gid) = lookup_user(user).unwrap_or_else(|| {
+        panic!("no system user `{user}` (its Debian package creates it): run scripts/test")
+    });
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {} to {user}: {e}", path.display()));
+}
+
+/// uid and gid of a user, from /etc/passwd.
+fn lookup_user(user: &str) -> Option<(u32, u32)> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        if fields.next()? != user {
+            return None;
+        }
+        let _password = fields.next()?;
+        let uid = fields.next()?.parse().ok()?;
+        let gid = fields.next()?.parse().ok()?;
+        Some((uid, gid))
+    })
 }
