@@ -57,7 +57,7 @@ impl<S: RoleSettings> Layers<S> {
     pub fn with_managed(&self, json: &str) -> Result<S, ConfigError> {
         // Each key's value as its text: the role's large structured values
         // (MANAGED_JSON_KEYS) never become a JSON tree here.
-        let map: BTreeMap<String, Box<RawValue>> = serde_json::from_str(json).map_err(|e| {
+        let map: BTreeMap<String, &RawValue> = serde_json::from_str(json).map_err(|e| {
             if e.is_data() {
                 let shown = serde_json::from_str::<serde_json::Value>(json)
                     .map(|v| one_line(&v.to_string()))

@@ -50,7 +50,7 @@ pub trait RoleSettings: Sized + fmt::Debug {
     /// [`RoleSettings::MANAGED_JSON_KEYS`] given (those present).
     fn resolve_managed(
         raw: Self::Raw,
-        json: BTreeMap<String, Box<RawValue>>,
+        json: BTreeMap<String, &RawValue>,
     ) -> Result<Self, ConfigError> {
         let _ = json;
         Self::resolve(raw)

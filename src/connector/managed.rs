@@ -30,12 +30,29 @@ use crate::store::{self, ConfigValue, StoreConfig};
 pub struct Managed<S> {
     layers: Layers<S>,
     values: watch::Receiver<ConfigValue>,
-    /// The last value seen; `None` before the first.
-    last: Option<ConfigValue>,
+    /// The fingerprint of the last value seen; `None` before the first
+    /// (a fingerprint, not a copy: an mqtt configuration may be megabytes).
+    last: Option<Fingerprint>,
     /// The watch is running (it only ends with the process; without this,
     /// a closed watch would wake every `select!`).
     watching: bool,
     log: LogControl,
+}
+
+/// What tells two managed values apart: whether the key exists, the
+/// length and a 64-bit hash of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint(Option<(usize, u64)>);
+
+impl Fingerprint {
+    fn of(value: &ConfigValue) -> Fingerprint {
+        use std::hash::{Hash, Hasher};
+        Fingerprint(value.as_ref().map(|text| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut h);
+            (text.len(), h.finish())
+        }))
+    }
 }
 
 impl<S: RoleSettings> Managed<S> {
@@ -107,7 +124,8 @@ impl<S: RoleSettings> Managed<S> {
         value: ConfigValue,
         status: &StatusCell<T>,
     ) -> Option<S> {
-        if self.last.as_ref() == Some(&value) {
+        let fingerprint = Fingerprint::of(&value);
+        if self.last == Some(fingerprint) {
             return None;
         }
         let result = match &value {
@@ -115,7 +133,7 @@ impl<S: RoleSettings> Managed<S> {
             None => self.layers.settings(),
         };
         let applied = value.is_some();
-        self.last = Some(value);
+        self.last = Some(fingerprint);
         match result {
             Ok(settings) => {
                 if applied {

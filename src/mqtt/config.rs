@@ -452,21 +452,24 @@ impl RawSettings {
         managed_mappings: Option<&RawValue>,
     ) -> Result<MqttSettings, ConfigError> {
         let id = required_id(self.id)?;
+        let from_layers;
         let mappings = match managed_mappings {
-            Some(m) => m.get().to_owned(),
-            None => serde_json::to_string(&self.mappings).unwrap_or_else(|_| String::from("[]")),
+            Some(m) => m.get(),
+            None => {
+                from_layers =
+                    serde_json::to_string(&self.mappings).unwrap_or_else(|_| String::from("[]"));
+                from_layers.as_str()
+            }
         };
-        let broker = match &self.broker {
-            Some(b) => format!(",\"broker\":{b}"),
-            None => String::new(),
-        };
-        let doc = format!(
-            "{{\"silence_timeout\":{}{broker},\"mappings\":{mappings}}}",
-            self.silence_timeout
-        );
-        drop(mappings);
-        let config = MappingConfig::from_json(&doc).map_err(mapping_error)?;
-        let source = fingerprint(&doc);
+        let broker_text = self.broker.as_ref().map(Value::to_string);
+        let source = fingerprint(&[
+            &self.silence_timeout.to_string(),
+            broker_text.as_deref().unwrap_or(""),
+            mappings,
+        ]);
+        let config =
+            MappingConfig::from_parts(Some(self.silence_timeout), self.broker.clone(), mappings)
+                .map_err(mapping_error)?;
         let managed = config.broker.clone().unwrap_or(ManagedBroker {
             host: None,
             port: None,
@@ -717,9 +720,9 @@ impl RoleSettings for MqttSettings {
     /// mappings through the layers would cost hundreds of megabytes).
     fn resolve_managed(
         raw: RawSettings,
-        mut json: BTreeMap<String, Box<RawValue>>,
+        mut json: BTreeMap<String, &RawValue>,
     ) -> Result<Self, ConfigError> {
-        raw.resolve_with(json.remove("mappings").as_deref())
+        raw.resolve_with(json.remove("mappings"))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -794,11 +797,11 @@ impl RoleSettings for MqttSettings {
     }
 }
 
-/// A fingerprint of a configuration's text, to tell a change.
-fn fingerprint(text: &str) -> u64 {
+/// A fingerprint of a configuration's texts, to tell a change.
+fn fingerprint(texts: &[&str]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
+    texts.hash(&mut h);
     h.finish()
 }
 

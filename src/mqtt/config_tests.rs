@@ -894,7 +894,7 @@ mod mappings {
         let config = MappingConfig::from_value(value.clone()).expect("valid mappings");
         Mappings {
             config: Arc::new(config),
-            source: fingerprint(&value.to_string()),
+            source: fingerprint(&[&value.to_string()]),
         }
     }
 

@@ -243,8 +243,8 @@ pub fn convert_point(p: &PointMapping, payload: &Value, ctx: &Context) -> Outcom
         Err(reason) => return Outcome::Unselected { reason },
     };
     let v = map_key(selected)
-        .and_then(|k| p.map.get(&k))
-        .or_else(|| integral_key(selected).and_then(|k| p.map.get(&k)))
+        .and_then(|k| p.map.as_ref()?.get(&k))
+        .or_else(|| integral_key(selected).and_then(|k| p.map.as_ref()?.get(&k)))
         .unwrap_or(selected);
     let (value, clamped) = match to_value(p, v) {
         Ok(x) => x,

@@ -75,11 +75,12 @@ fn err(place: impl Into<String>, message: impl Into<String>) -> ConfigError {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+struct RawConfig<'a> {
     log_level: Option<String>,
     broker: Option<Value>,
     silence_timeout: Option<u64>,
-    mappings: Vec<Box<RawValue>>,
+    #[serde(borrow)]
+    mappings: Vec<&'a RawValue>,
 }
 
 /// `broker`: the broker settings that may travel through Valkey (never
@@ -98,12 +99,13 @@ pub struct BrokerSettings {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawMapping {
+struct RawMapping<'a> {
     id: String,
     topic: String,
     #[serde(rename = "match")]
     match_: Option<Map<String, Value>>,
-    points: Vec<Box<RawValue>>,
+    #[serde(borrow)]
+    points: Vec<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,10 +197,11 @@ pub struct PointMapping {
     pub offset: f64,
     pub deadband: Option<Deadband>,
     /// Keys as written (strings); a payload number is looked up by its
-    /// decimal form, a boolean as `true`/`false`.
-    pub map: HashMap<String, Value>,
+    /// decimal form, a boolean as `true`/`false`. `None` when empty (a
+    /// point is small: a connector may map 100,000).
+    pub map: Option<Box<HashMap<String, Value>>>,
     pub invert: bool,
-    pub quality: Option<QualitySpec>,
+    pub quality: Option<Box<QualitySpec>>,
     /// The point's own `silence_timeout`, else the configuration's.
     pub silence_timeout_s: u64,
 }
@@ -228,6 +231,32 @@ impl MappingConfig {
             let kind = if e.is_data() { "" } else { "not JSON: " };
             err("(configuration)", format!("{kind}{}", message(&e)))
         })?;
+        MappingConfig::build(raw)
+    }
+
+    /// A configuration of its parts: the default `silence_timeout`, the
+    /// `broker` object and the `mappings` list as JSON text, each mapping
+    /// read from that text where it stands (no copy of it).
+    pub fn from_parts(
+        silence_timeout: Option<u64>,
+        broker: Option<Value>,
+        mappings: &str,
+    ) -> Result<MappingConfig, ConfigError> {
+        let list: Vec<&RawValue> = serde_json::from_str(mappings).map_err(|e| {
+            err(
+                "mappings",
+                format!("must be a list [..] of mappings: {}", message(&e)),
+            )
+        })?;
+        MappingConfig::build(RawConfig {
+            log_level: None,
+            broker,
+            silence_timeout,
+            mappings: list,
+        })
+    }
+
+    fn build(raw: RawConfig<'_>) -> Result<MappingConfig, ConfigError> {
         let log_level = match raw.log_level {
             None => None,
             Some(l) => Some(
@@ -503,6 +532,7 @@ fn check_point(
         }
         map.insert(k, v);
     }
+    let map = (!map.is_empty()).then(|| Box::new(map));
     let invert = raw.invert.unwrap_or(false);
     let single_or_double = matches!(
         type_id,
@@ -529,10 +559,10 @@ fn check_point(
                     "must list at least one value",
                 ));
             }
-            Some(QualitySpec {
+            Some(Box::new(QualitySpec {
                 path: checker.path(&format!("{qplace}.path"), &q.path)?,
                 good: q.good,
-            })
+            }))
         }
     };
     let silence_timeout_s =
@@ -614,7 +644,7 @@ mod tests {
         assert_eq!(p0.silence_timeout_s, 600);
         let p1 = &m.points[1];
         assert_eq!(p1.type_id, TypeId::M_SP_NA_1);
-        assert_eq!(p1.map.get("open"), Some(&json!(true)));
+        assert_eq!(p1.map.as_ref().unwrap().get("open"), Some(&json!(true)));
         assert!(p1.quality.is_some());
         assert_eq!(p1.silence_timeout_s, 300, "the top-level default");
     }

@@ -241,7 +241,13 @@ fn help_lists_the_roles_that_run() {
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    for role in ["iec104-inbound", "iec104-server", "mqtt", "rtu-sim", "mqtt-sim"] {
+    for role in [
+        "iec104-inbound",
+        "iec104-server",
+        "mqtt",
+        "rtu-sim",
+        "mqtt-sim",
+    ] {
         assert!(commands.contains(&role), "{role} in {shown}");
     }
     assert!(!commands.contains(&"backend"), "backend in {shown}");

@@ -32,8 +32,8 @@
 
 mod connector;
 mod mosquitto;
-mod mqtt_client;
 mod mqtt;
+mod mqtt_client;
 mod peer;
 mod postgres;
 mod process;
