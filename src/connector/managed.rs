@@ -7,8 +7,7 @@
 //! last good settings. A deleted key means the start-up settings.
 //!
 //! ```text
-//! store::read_config (at start) ─┐
-//! store::watch_config ───────────┴─► Managed ─► same as last? ─► nothing
+//! store::watch_config (its first read at start, then changes) ─► Managed ─► same as last? ─► nothing
 //!                                         └─► Layers::with_managed ─► Ok ─► log level, config_error = null ─► role
 //!                                                                 └─► Err ─► error line, config_error = "…"
 //! ```
@@ -69,28 +68,25 @@ impl<S: RoleSettings> Managed<S> {
         }
     }
 
-    /// Reads the managed configuration once (waiting at most `within`:
-    /// Valkey may be down) and takes it like a change: the settings to
-    /// start with when it is valid, `None` when it is refused or not read
-    /// (the start-up settings then apply).
+    /// The managed configuration at start (the watch's first read, waiting
+    /// at most `within`: Valkey may be down), taken like a change: the
+    /// settings to start with when it is valid, `None` when it is refused,
+    /// absent or not read in time (the start-up settings then apply; a
+    /// value read later arrives as a change).
     pub async fn read_at_start<T: Serialize + Send + 'static>(
         &mut self,
-        store: &StoreConfig,
-        id: &str,
         within: Duration,
         status: &StatusCell<T>,
     ) -> Option<S> {
-        match tokio::time::timeout(within, store::read_config(store, id)).await {
-            Ok(Ok(value)) => self.take(value, status),
-            Ok(Err(e)) => {
-                warn!(
-                    "managed configuration not read at start ({e}); starting with the start-up settings"
-                );
-                None
+        match tokio::time::timeout(within, self.values.changed()).await {
+            Ok(Ok(())) => {
+                let value = self.values.borrow_and_update().clone();
+                self.take(value, status)
             }
+            Ok(Err(_)) => None,
             Err(_) => {
                 warn!(
-                    "Valkey did not answer within {within:?}; starting with the start-up settings"
+                    "the managed configuration was not read within {within:?} (Valkey down?); starting with the start-up settings"
                 );
                 None
             }

@@ -249,7 +249,7 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
     // The managed configuration at start, if Valkey answers in time.
     let mut settings = ctx
         .managed
-        .read_at_start(&store_cfg, &id, MANAGED_AT_START, &ctx.status)
+        .read_at_start(MANAGED_AT_START, &ctx.status)
         .await
         .unwrap_or(start);
 

@@ -112,7 +112,7 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
     let mut managed = Managed::watch(store_cfg.clone(), &id, layers, log);
     let mut shutdown = Shutdown::on_signal();
     let mut settings = managed
-        .read_at_start(&store_cfg, &id, MANAGED_AT_START, &status)
+        .read_at_start(MANAGED_AT_START, &status)
         .await
         .unwrap_or(start);
     let mut points = Points::new(&id, settings.mappings.config.clone(), settings.max_payload);

@@ -30,8 +30,9 @@ const RETRY: Duration = Duration::from_millis(500);
 /// Watches `connectors:{id}:config` in a task of its own (it needs a tokio
 /// runtime) until every receiver is dropped.
 ///
-/// The receiver starts at `None` and changes when the content read differs
-/// from the last one sent: an existing key arrives as the first change. A
+/// The receiver starts at `None`; the first read is always a change (also
+/// when the key does not exist, so that a start can wait for it); after
+/// that it changes when the content read differs from the last one sent. A
 /// key that is deleted changes it back to `None`.
 pub fn watch_config(cfg: StoreConfig, id: &str) -> watch::Receiver<ConfigValue> {
     let (tx, rx) = watch::channel(None);
@@ -50,8 +51,9 @@ pub async fn read_config(cfg: &StoreConfig, id: &str) -> Result<ConfigValue, Sto
 
 async fn run(cfg: StoreConfig, key: String, tx: watch::Sender<ConfigValue>) {
     let mut down = false;
+    let mut first = true;
     loop {
-        match session(&cfg, &key, &tx, &mut down).await {
+        match session(&cfg, &key, &tx, &mut down, &mut first).await {
             Ok(()) => return,
             Err(e) => {
                 if !down {
@@ -77,6 +79,7 @@ async fn session(
     key: &str,
     tx: &watch::Sender<ConfigValue>,
     down: &mut bool,
+    first: &mut bool,
 ) -> Result<(), StoreError> {
     let reader = connect_fred(cfg, Reconnect::Never).await?;
     let subscriber = match connect_fred(cfg, Reconnect::Never).await {
@@ -86,7 +89,7 @@ async fn session(
             return Err(e);
         }
     };
-    let result = watch_with(&reader, &subscriber, key, tx, down).await;
+    let result = watch_with(&reader, &subscriber, key, tx, down, first).await;
     reader.close().await;
     subscriber.close().await;
     result
@@ -98,6 +101,7 @@ async fn watch_with(
     key: &str,
     tx: &watch::Sender<ConfigValue>,
     down: &mut bool,
+    first: &mut bool,
 ) -> Result<(), StoreError> {
     let mut messages = subscriber.client.message_rx();
     subscriber
@@ -106,7 +110,7 @@ async fn watch_with(
         .await
         .map_err(|e| StoreError::command("SUBSCRIBE", &e))?;
     // Read after subscribing: a change between the two is not missed.
-    read(&reader.client, key, tx).await?;
+    read(&reader.client, key, tx, std::mem::take(first)).await?;
     if std::mem::take(down) {
         info!("watching {key} again");
     }
@@ -117,7 +121,7 @@ async fn watch_with(
             _ = tx.closed() => return Ok(()),
             message = messages.recv() => match message {
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    read(&reader.client, key, tx).await?;
+                    read(&reader.client, key, tx, false).await?;
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(StoreError::Command {
@@ -133,23 +137,25 @@ async fn watch_with(
                         reason: "connection lost".to_owned(),
                     });
                 }
-                read(&reader.client, key, tx).await?;
+                read(&reader.client, key, tx, false).await?;
             }
         }
     }
 }
 
+/// Reads the key and sends it when it changed, or always when `always`.
 async fn read(
     reader: &Client,
     key: &str,
     tx: &watch::Sender<ConfigValue>,
+    always: bool,
 ) -> Result<(), StoreError> {
     let value: Option<String> = reader
         .get(key)
         .await
         .map_err(|e| StoreError::command("GET", &e))?;
     tx.send_if_modified(|current| {
-        if *current == value {
+        if *current == value && !always {
             false
         } else {
             *current = value;

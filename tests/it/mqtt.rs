@@ -704,3 +704,118 @@ fn points_of_an_earlier_run_keep_their_values_until_refreshed_or_silent() {
     let fresh = point(&valkey, 11, 1).unwrap();
     assert_eq!(fresh.value, PointValue::Float(3.0));
 }
+
+/// TLS verified against the broker's CA, with a user name and a password
+/// from a file; a wrong password is a clear error in the status.
+#[test]
+fn tls_with_a_password_carries_sensor_json_and_a_wrong_password_is_a_clear_error() {
+    use crate::support::{ClientCertificates, MosquittoOptions, TempDir, publish_with};
+    let valkey = ValkeyGuard::start();
+    let broker = MosquittoGuard::start_with(
+        MosquittoOptions::new()
+            .tls(ClientCertificates::NotRequired)
+            .password("ingest", "s3cret"),
+    );
+    let dir = TempDir::new("mqtt-secrets");
+    let good = dir.path().join("good");
+    let bad = dir.path().join("bad");
+    std::fs::write(&good, "s3cret\n").unwrap();
+    std::fs::write(&bad, "guess\n").unwrap();
+    let ca = broker.ca_file().to_str().unwrap().to_owned();
+    let tls_args = |file: &std::path::Path| -> Vec<String> {
+        [
+            "--tls",
+            "--ca-file",
+            &ca,
+            "--username",
+            "ingest",
+            "--password-file",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([file.to_str().unwrap().to_owned()])
+        .collect()
+    };
+    let config = mapping_per_topic(1, 12);
+    let args = tls_args(&good);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let c = start("mq-tls", &valkey, &broker, &config, &args);
+    publish_with(
+        broker.port(),
+        &[("s/0", br#"{"v": 12.5}"#)],
+        1,
+        Some(("ingest", "s3cret")),
+        Some(broker.ca_file()),
+    );
+    wait_point(&c, &valkey, (12, 1), "over TLS", |p| {
+        p.value == PointValue::Float(12.5)
+    });
+
+    set_config(&valkey, "mq-tls-bad", &config);
+    let args = tls_args(&bad);
+    let mut all = vec!["--host", "127.0.0.1", "--port"];
+    let port = broker.port().to_string();
+    all.push(&port);
+    all.extend(args.iter().map(String::as_str));
+    let wrong = Connector::mqtt("mq-tls-bad", &valkey, &[], &all, &[]);
+    wrong.until("the refusal in the status", T, || {
+        let s = wrong.status(&valkey);
+        s["state"] == "disconnected"
+            && s["last_error"] == "the broker refused the connection: not authorized"
+    });
+}
+
+/// A broker that requires client certificates accepts the connector's.
+#[test]
+fn a_broker_requiring_client_certificates_accepts_the_connectors() {
+    use crate::support::{ClientCertificates, MosquittoOptions};
+    let valkey = ValkeyGuard::start();
+    let broker =
+        MosquittoGuard::start_with(MosquittoOptions::new().tls(ClientCertificates::Required));
+    let (ca, cert, key) = (
+        broker.ca_file().to_str().unwrap().to_owned(),
+        broker.client_cert().to_str().unwrap().to_owned(),
+        broker.client_key().to_str().unwrap().to_owned(),
+    );
+    let config = mapping_per_topic(1, 13);
+    start(
+        "mq-cert",
+        &valkey,
+        &broker,
+        &config,
+        &[
+            "--tls",
+            "--ca-file",
+            &ca,
+            "--cert-file",
+            &cert,
+            "--key-file",
+            &key,
+        ],
+    );
+}
+
+/// The broker restarts (its sessions persisted): the connector reconnects
+/// and every QoS 1 message published while it was away is written.
+#[test]
+fn a_broker_restart_loses_no_qos_1_message_published_meanwhile() {
+    use crate::support::MosquittoOptions;
+    let valkey = ValkeyGuard::start();
+    let mut broker = MosquittoGuard::start_with(MosquittoOptions::new().persistence());
+    let config = mapping_per_topic(1, 14);
+    let c = start("mq-broker-restart", &valkey, &broker, &config, &[]);
+    broker.restart();
+    // The connector waits at least a second before it reconnects: the
+    // messages wait in its persisted session at the broker.
+    let values: Vec<(&str, Vec<u8>)> = (0..100)
+        .map(|i| ("s/0", json!({ "v": i }).to_string().into_bytes()))
+        .collect();
+    send(&broker, &values, 1);
+    c.until("reconnected", T, || {
+        let s = c.status(&valkey);
+        s["state"] == "connected" && s["reconnects"] == 1
+    });
+    c.until("all 100 in the stream", T, || stream_len(&valkey) == 100);
+    let p = point(&valkey, 14, 1).unwrap();
+    assert_eq!(p.value, PointValue::Float(99.0));
+}

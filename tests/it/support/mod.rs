@@ -49,7 +49,7 @@ pub use mosquitto::{ClientCertificates, MosquittoGuard, MosquittoOptions, TlsFil
 #[allow(unused_imports)]
 pub use mqtt::MqttClient;
 #[allow(unused_imports)]
-pub use mqtt_client::publish;
+pub use mqtt_client::{publish, publish_with};
 #[allow(unused_imports)]
 pub use peer::{Peer, START_TIMEOUT, c104_master, c104_rtu, peers_dir, python};
 #[allow(unused_imports)]

@@ -9,9 +9,21 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Publishes `messages` (topic, payload) in order to the broker on
-/// 127.0.0.1:`port` with `qos` (0 or 1), as client `client_id` with a
-/// clean session, and disconnects.
+/// 127.0.0.1:`port` with `qos` (0 or 1), with a clean session, and
+/// disconnects.
 pub fn publish(port: u16, messages: &[(&str, &[u8])], qos: u8) {
+    publish_with(port, messages, qos, None, None);
+}
+
+/// [`publish`] with a user name and password, and over TLS verifying the
+/// broker against the CA file `tls_ca` (its certificate names 127.0.0.1).
+pub fn publish_with(
+    port: u16,
+    messages: &[(&str, &[u8])],
+    qos: u8,
+    credentials: Option<(&str, &str)>,
+    tls_ca: Option<&std::path::Path>,
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -21,6 +33,19 @@ pub fn publish(port: u16, messages: &[(&str, &[u8])], qos: u8) {
             MqttOptions::new(format!("it-pub-{}", std::process::id()), "127.0.0.1", port);
         opts.set_max_packet_size(1 << 24, 1 << 24)
             .set_keep_alive(Duration::from_secs(30));
+        if let Some((user, password)) = credentials {
+            opts.set_credentials(user, password);
+        }
+        if let Some(ca) = tls_ca {
+            let tls = alp_connex::mqtt::config::TlsSettings {
+                ca_file: Some(ca.to_owned()),
+                client: None,
+            };
+            let config = alp_connex::mqtt::tls::client_config(&tls).expect("TLS configuration");
+            opts.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(config),
+            ));
+        }
         let (client, mut eventloop) = AsyncClient::new(opts, messages.len() + 8);
         let q = if qos == 0 {
             QoS::AtMostOnce
