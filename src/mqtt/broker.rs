@@ -12,8 +12,10 @@
 //!                          └─► mpsc (bounded: a slow role holds the socket, the broker queues) ─► role: next()
 //! ```
 //!
-//! QoS 1 messages are acknowledged when the role has taken them from the
-//! channel. A message larger than the payload limit still arrives (the
+//! QoS 1 messages are acknowledged by the client when it reads them (before
+//! the role maps them): a message the connector has acknowledged is its to
+//! write, and [`Broker::stop`] hands the ones still in the channel to the
+//! role instead of dropping them. A message larger than the payload limit still arrives (the
 //! client's packet limit is MQTT's own, 256 MiB) so that the role counts
 //! it instead of the session dropping and the broker sending it again for
 //! ever.
@@ -188,15 +190,20 @@ impl Broker {
     }
 
     /// Sends DISCONNECT (a normal end: the broker keeps a persistent
-    /// session and publishes no will) and ends the task, waiting at most
+    /// session and publishes no will) and ends the task, handing every event
+    /// still on its way to `take` (QoS 1 messages the client has
+    /// acknowledged already must still be mapped), waiting at most
     /// [`STOP_WAIT`].
-    pub async fn stop(mut self) {
+    pub async fn stop(mut self, mut take: impl FnMut(BrokerEvent)) {
         let _ = match &self.client {
             Client::V4(c) => c.try_disconnect().map_err(|e| e.to_string()),
             Client::V5(c) => c.try_disconnect().map_err(|e| e.to_string()),
         };
-        // Drain the events so the task never waits on a full channel.
-        let drain = async { while self.events.recv().await.is_some() {} };
+        let drain = async {
+            while let Some(event) = self.events.recv().await {
+                take(event);
+            }
+        };
         let _ = tokio::time::timeout(STOP_WAIT, drain).await;
         self.task.abort();
     }

@@ -284,14 +284,20 @@ impl MappingConfig {
         };
         let mut checker = Checker::default();
         let mut mappings = Vec::with_capacity(raw.mappings.len());
+        let mut ids: HashMap<String, usize> = HashMap::new();
         for (m, value) in raw.mappings.iter().enumerate() {
             let place = format!("mappings[{m}]");
-            mappings.push(check_mapping(
-                &place,
-                value,
-                silence_timeout_s,
-                &mut checker,
-            )?);
+            let mapping = check_mapping(&place, value, silence_timeout_s, &mut checker)?;
+            if let Some(first) = ids.insert(mapping.id.clone(), m) {
+                return Err(err(
+                    format!("{place}.id"),
+                    format!(
+                        "`{}` is also the id of mappings[{first}]: each mapping has its own",
+                        mapping.id
+                    ),
+                ));
+            }
+            mappings.push(mapping);
         }
         Ok(MappingConfig {
             log_level,
@@ -813,6 +819,13 @@ mod tests {
                 json!({"mappings": [{"id": "", "topic": "a", "points": []}]}),
                 "mappings[0].id",
                 "empty",
+            ),
+            (
+                json!({"mappings": [{"id": "a", "topic": "a", "points": []},
+                    {"id": "b", "topic": "b", "points": []},
+                    {"id": "a", "topic": "c", "points": []}]}),
+                "mappings[2].id",
+                "`a` is also the id of mappings[0]",
             ),
             (
                 json!({"mappings": [{"id": "a", "topic": "a", "match": {"$[": 1}, "points": []}]}),

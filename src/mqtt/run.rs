@@ -137,6 +137,9 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                 None
             }
         };
+        // A session that could not start (a TLS file that cannot be used)
+        // is tried again after the longest reconnection wait.
+        let retry_at = Instant::now() + settings.broker.reconnect_max;
         // What the broker was asked to subscribe in this session.
         let mut subscribed: BTreeSet<String> = BTreeSet::new();
         let mut was_connected = false;
@@ -211,7 +214,7 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                     if new.broker != settings.broker {
                         info!("managed configuration changed the broker settings: new session");
                         if let Some(b) = broker.take() {
-                            b.stop().await;
+                            b.stop(|ev| last_messages(ev, &mut points, &writer, &mut messages)).await;
                         }
                         settings = new;
                         continue 'session;
@@ -240,9 +243,10 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                         s.role.subscriptions_granted = s.role.subscriptions_granted.saturating_sub(removed.len());
                     });
                 }
+                () = tokio::time::sleep_until(retry_at), if broker.is_none() => continue 'session,
                 () = shutdown.requested() => {
                     if let Some(b) = broker.take() {
-                        b.stop().await;
+                        b.stop(|ev| last_messages(ev, &mut points, &writer, &mut messages)).await;
                     }
                     break 'session;
                 }
@@ -256,6 +260,15 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
         warn!("points not written to Valkey at shutdown: {e}");
     }
     heartbeat.stop().await;
+}
+
+/// A message still on its way when the session stops: mapped and written
+/// like any other.
+fn last_messages(ev: BrokerEvent, points: &mut Points, writer: &WriterHandle, messages: &mut u64) {
+    if let BrokerEvent::Message { topic, payload } = ev {
+        *messages += 1;
+        writer.submit_points(points.handle(&topic, &payload, now_ms()));
+    }
 }
 
 /// The next event of the session; pending while there is none.

@@ -4,8 +4,10 @@
 //! store, an optional client certificate).
 //!
 //! Files are read when the settings are checked (so `--check-config`
-//! names an unreadable or empty one) and again at each connection start
-//! (so a renewed certificate is taken without a restart).
+//! names an unreadable or empty one) and again when a session starts (at
+//! start, after a change of the broker settings, and when a session that
+//! could not start is tried again); reconnections within a session use
+//! what was read.
 
 use std::path::Path;
 use std::sync::Arc;
