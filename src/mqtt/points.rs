@@ -148,6 +148,9 @@ pub struct PointsStats {
     pub totals: MappingCounters,
     /// Messages whose topic no mapping has.
     pub unrouted: u64,
+    /// Point values taken from messages (converted, or invalid with a
+    /// last value to keep), before the deadband.
+    pub points_received: u64,
     /// Points with a value.
     pub points_known: usize,
     /// Points marked not topical by silence.
@@ -165,6 +168,7 @@ pub struct Points {
     points: HashMap<(u16, u32), PointState>,
     counters: Vec<MappingCounters>,
     unrouted: u64,
+    received: u64,
     logged: HashMap<(usize, Kind), i64>,
 }
 
@@ -178,6 +182,7 @@ impl Points {
             points: HashMap::new(),
             counters: Vec::new(),
             unrouted: 0,
+            received: 0,
             logged: HashMap::new(),
         };
         let _ = p.reconfigure(config, max_payload, 0);
@@ -244,6 +249,7 @@ impl Points {
                         if clamped {
                             self.count(m, |c| c.clamped += 1);
                         }
+                        self.received += 1;
                         if let Some(p) = self.refresh(key, point, now_ms) {
                             self.count(m, |c| c.points_written += 1);
                             out.push(p);
@@ -256,6 +262,7 @@ impl Points {
                         });
                         let last = self.points.get(&key).and_then(|s| s.last);
                         if let Some(last) = last {
+                            self.received += 1;
                             let mut p = invalidated(&last.point(key, &self.source, now_ms), &ctx);
                             p.quality.nt = false;
                             if let Some(p) = self.refresh(key, p, now_ms) {
@@ -440,6 +447,7 @@ impl Points {
         PointsStats {
             totals,
             unrouted: self.unrouted,
+            points_received: self.received,
             points_known: self.points.values().filter(|s| s.last.is_some()).count(),
             points_not_topical: self.points.values().filter(|s| s.not_topical).count(),
             mapping_errors: errors,

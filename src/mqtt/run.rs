@@ -75,6 +75,8 @@ pub struct MqttStatus {
     mappings: usize,
     points_mapped: usize,
     messages_received: u64,
+    /// Point values taken from messages, before the deadband.
+    points_received: u64,
     points_written: u64,
     /// Points with a value.
     points_known: usize,
@@ -301,6 +303,7 @@ fn publish(status: &StatusCell<MqttStatus>, points: &Points, messages: u64) {
     status.update(|s| {
         let r = &mut s.role;
         r.messages_received = messages;
+        r.points_received = stats.points_received;
         r.points_written = stats.totals.points_written;
         r.points_known = stats.points_known;
         r.points_not_topical = stats.points_not_topical;
@@ -374,6 +377,7 @@ mod tests {
                 "points_known",
                 "points_mapped",
                 "points_not_topical",
+                "points_received",
                 "points_written",
                 "protocol",
                 "reconnects",
