@@ -623,7 +623,9 @@ async fn the_managed_configuration_read_once_is_the_keys_value_or_none() {
         .command(&["SET", &config_key("inbound-1"), r#"{"port":2405}"#])
         .unwrap();
     assert_eq!(
-        store::read_config(&cfg, "inbound-1").await,
+        store::read_config(&cfg, "inbound-1")
+            .await
+            .map(|v| v.map(|t| t.to_string())),
         Ok(Some(r#"{"port":2405}"#.to_owned()))
     );
 }
