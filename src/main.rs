@@ -47,10 +47,7 @@ const EXIT_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     match Cli::parse().role {
         Role::Iec104Inbound(args) => configured(&args, |layers, settings, log| {
-            tracing::info!(settings = ?settings, "effective settings");
-            for warning in settings.warnings() {
-                tracing::warn!("{warning}");
-            }
+            log_settings(&settings);
             run_role(async move {
                 alp_connex::inbound::run(layers, settings, log).await;
                 Ok::<(), std::convert::Infallible>(())
@@ -60,10 +57,7 @@ fn main() -> ExitCode {
             run_role(alp_connex::server::run(layers, settings, log))
         }),
         Role::Mqtt(args) => configured(&args, |layers, settings, log| {
-            tracing::info!(settings = ?settings, "effective settings");
-            for warning in settings.warnings() {
-                tracing::warn!("{warning}");
-            }
+            log_settings(&settings);
             run_role(async move {
                 alp_connex::mqtt::run(layers, settings, log).await;
                 Ok::<(), std::convert::Infallible>(())
@@ -106,6 +100,14 @@ fn configured<A: RoleArgs>(
     }
     let log = init_logging(settings.log_level());
     start(layers, settings, log)
+}
+
+/// The effective settings and their warnings, logged at start.
+fn log_settings(settings: &impl RoleSettings) {
+    tracing::info!(settings = ?settings, "effective settings");
+    for warning in settings.warnings() {
+        tracing::warn!("{warning}");
+    }
 }
 
 /// Runs a role on the tokio runtime every role uses (two workers): exit 0

@@ -244,16 +244,7 @@ fn rate(text: &str) -> Result<Pace, ConfigError> {
 
 /// The file's text without one trailing newline (`\n` or `\r\n`).
 fn read_password(path: &Path) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-        setting: "--password-file",
-        path: path.display().to_string(),
-        reason: format!("cannot read: {e}"),
-    })?;
-    let text = text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(&text);
-    Ok(Secret::new(text))
+    crate::config::common::read_password_file("--password-file", path)
 }
 
 #[cfg(test)]
