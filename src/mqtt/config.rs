@@ -365,10 +365,6 @@ pub struct RawSettings {
     pub mappings: Vec<Value>,
     /// Section `mqtt`.
     pub mqtt: RawBroker,
-    /// The managed configuration's `broker` object (the contract's keys
-    /// only), on top of section `mqtt`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub broker: Option<Value>,
     /// Section `redis`.
     pub redis: RawRedis,
 }
@@ -441,15 +437,18 @@ impl RawSettings {
     /// `mqtt`, reads the password file and builds the typed settings;
     /// [`MqttSettings::validate`] checks the rest.
     pub fn resolve(self) -> Result<MqttSettings, ConfigError> {
-        self.resolve_with(None)
+        self.resolve_with(None, None)
     }
 
     /// [`RawSettings::resolve`] with the managed `mappings` as their JSON
     /// text instead of the layers' (read straight into the mapping
-    /// configuration, never as a JSON tree).
+    /// configuration, never as a JSON tree) and the managed `broker`
+    /// object (only the managed configuration has one: the file's broker
+    /// settings are section `mqtt`).
     pub fn resolve_with(
         self,
         managed_mappings: Option<&RawValue>,
+        managed_broker: Option<Value>,
     ) -> Result<MqttSettings, ConfigError> {
         let id = required_id(self.id)?;
         let from_layers;
@@ -461,14 +460,14 @@ impl RawSettings {
                 from_layers.as_str()
             }
         };
-        let broker_text = self.broker.as_ref().map(Value::to_string);
+        let broker_text = managed_broker.as_ref().map(Value::to_string);
         let source = fingerprint(&[
             &self.silence_timeout.to_string(),
             broker_text.as_deref().unwrap_or(""),
             mappings,
         ]);
         let config =
-            MappingConfig::from_parts(Some(self.silence_timeout), self.broker.clone(), mappings)
+            MappingConfig::from_parts(Some(self.silence_timeout), managed_broker, mappings)
                 .map_err(mapping_error)?;
         let managed = config.broker.clone().unwrap_or(ManagedBroker {
             host: None,
@@ -706,7 +705,7 @@ impl RoleSettings for MqttSettings {
         "mqtt.protocol",
     ];
     const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &MANAGED_KEYS;
-    const MANAGED_JSON_KEYS: &'static [&'static str] = &["mappings"];
+    const MANAGED_JSON_KEYS: &'static [&'static str] = &["mappings", "broker"];
 
     fn setting_docs() -> Vec<SettingDoc> {
         setting_docs()
@@ -717,12 +716,20 @@ impl RoleSettings for MqttSettings {
     }
 
     /// The managed `mappings` replace the start-up ones as JSON (10,000
-    /// mappings through the layers would cost hundreds of megabytes).
+    /// mappings through the layers would cost hundreds of megabytes); the
+    /// managed `broker` object goes over section `mqtt`.
     fn resolve_managed(
         raw: RawSettings,
         mut json: BTreeMap<String, &RawValue>,
     ) -> Result<Self, ConfigError> {
-        raw.resolve_with(json.remove("mappings"))
+        let broker = match json.remove("broker") {
+            None => None,
+            Some(b) => Some(
+                serde_json::from_str::<Value>(b.get())
+                    .map_err(|e| ConfigError::invalid("broker", "(not JSON)", e.to_string()))?,
+            ),
+        };
+        raw.resolve_with(json.remove("mappings"), broker)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

@@ -1180,3 +1180,18 @@ mod managed {
         assert_eq!(e.setting(), "log_level");
     }
 }
+
+#[test]
+fn a_broker_table_in_the_file_is_refused_the_file_names_section_mqtt() {
+    jail(|jail| {
+        jail.create_file("a.toml", "[broker]\nhost = \"mosquitto\"\n")?;
+        let err = load_err(&args(&["--config", "a.toml"]));
+        assert_eq!(err.setting(), "broker");
+        assert!(
+            err.to_string()
+                .starts_with("broker: unknown setting; allowed here: "),
+            "{err}"
+        );
+        Ok(())
+    });
+}
