@@ -5,13 +5,17 @@
 //! message arrives on the channel of the same name (the backend publishes
 //! the key name after each SET), and every second, so that a plain SET
 //! without a publish is seen within two seconds. The watch only changes when
-//! the content does. A lost connection (a Valkey restart) ends the session:
+//! the content does. After the first read, a small script asks Valkey
+//! whether the value's SHA-1 changed and brings the value only when it
+//! did: a configuration of megabytes is not transferred every second (a
+//! Valkey that refuses EVAL gets plain GETs). A lost connection (a Valkey restart) ends the session:
 //! new connections subscribe again and re-read.
 
 use std::time::Duration;
 
 use fred::clients::Client;
-use fred::interfaces::{EventInterface, KeysInterface, PubsubInterface};
+use fred::interfaces::{ClientLike, EventInterface, KeysInterface, PubsubInterface};
+use fred::types::{ClusterHash, CustomCommand, Value};
 use tokio::sync::{broadcast, watch};
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
@@ -114,8 +118,14 @@ async fn watch_with(
         .subscribe(key)
         .await
         .map_err(|e| StoreError::command("SUBSCRIBE", &e))?;
+    let mut reading = Reader {
+        client: &reader.client,
+        key,
+        last_sha: String::new(),
+        script: true,
+    };
     // Read after subscribing: a change between the two is not missed.
-    read(&reader.client, key, tx, std::mem::take(first)).await?;
+    reading.read(tx, std::mem::take(first)).await?;
     if std::mem::take(down) {
         info!("watching {key} again");
     }
@@ -126,7 +136,7 @@ async fn watch_with(
             _ = tx.closed() => return Ok(()),
             message = messages.recv() => match message {
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    read(&reader.client, key, tx, false).await?;
+                    reading.read(tx, false).await?;
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(StoreError::Command {
@@ -142,30 +152,128 @@ async fn watch_with(
                         reason: "connection lost".to_owned(),
                     });
                 }
-                read(&reader.client, key, tx, false).await?;
+                reading.read(tx, false).await?;
             }
         }
     }
 }
 
-/// Reads the key and sends it when it changed, or always when `always`.
-async fn read(
-    reader: &Client,
-    key: &str,
-    tx: &watch::Sender<ConfigValue>,
-    always: bool,
-) -> Result<(), StoreError> {
-    let value: Option<ConfigText> = reader
-        .get(key)
-        .await
-        .map_err(|e| StoreError::command("GET", &e))?;
-    tx.send_if_modified(|current| {
-        if *current == value && !always {
-            false
+/// Reads the value only when it changed: Valkey compares the SHA-1 of the
+/// value with the one of the value read last and sends the value only when
+/// they differ, so a configuration of megabytes is not read every second.
+const READ_IF_CHANGED: &str = "local v = redis.call('GET', KEYS[1]) \
+if not v then return {0} end \
+local h = redis.sha1hex(v) \
+if h == ARGV[1] then return {1} end \
+return {2, h, v}";
+
+/// The reading side of a watch: the key, the SHA-1 of the value read last,
+/// and whether the script may be used (a Valkey that refuses EVAL gets
+/// plain GETs).
+struct Reader<'a> {
+    client: &'a Client,
+    key: &'a str,
+    last_sha: String,
+    script: bool,
+}
+
+/// What a read found.
+enum Read {
+    /// The key does not exist.
+    Absent,
+    /// The value read last is still the value.
+    Unchanged,
+    /// A new value.
+    Value(ConfigText),
+}
+
+impl Reader<'_> {
+    /// Reads the key and sends it when it changed, or always when `always`.
+    async fn read(
+        &mut self,
+        tx: &watch::Sender<ConfigValue>,
+        always: bool,
+    ) -> Result<(), StoreError> {
+        let found = if self.script && !always {
+            match self.read_if_changed().await {
+                Ok(found) => found,
+                Err(e) => {
+                    warn!(
+                        "reading {} by script failed ({e}); reading it whole from now on",
+                        self.key
+                    );
+                    self.script = false;
+                    self.get().await?
+                }
+            }
         } else {
-            *current = value;
-            true
+            self.get().await?
+        };
+        let value = match found {
+            Read::Unchanged => return Ok(()),
+            Read::Absent => None,
+            Read::Value(v) => Some(v),
+        };
+        tx.send_if_modified(|current| {
+            if *current == value && !always {
+                false
+            } else {
+                *current = value;
+                true
+            }
+        });
+        Ok(())
+    }
+
+    async fn get(&mut self) -> Result<Read, StoreError> {
+        let value: Option<ConfigText> = self
+            .client
+            .get(self.key)
+            .await
+            .map_err(|e| StoreError::command("GET", &e))?;
+        // The next scripted read compares with this value.
+        self.last_sha.clear();
+        Ok(value.map_or(Read::Absent, Read::Value))
+    }
+
+    async fn read_if_changed(&mut self) -> Result<Read, StoreError> {
+        // In a cluster, the key (argument 2) picks the node.
+        let eval = CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false);
+        let args: Vec<Value> = vec![
+            Value::from_static_str(READ_IF_CHANGED),
+            Value::from(1),
+            Value::from(self.key),
+            Value::from(self.last_sha.as_str()),
+        ];
+        let reply: Value = self
+            .client
+            .custom(eval, args)
+            .await
+            .map_err(|e| StoreError::command("EVAL", &e))?;
+        let bad = || StoreError::Command {
+            command: "EVAL",
+            reason: String::from("unexpected reply of the read script"),
+        };
+        let Value::Array(items) = reply else {
+            return Err(bad());
+        };
+        match items.first().and_then(Value::as_i64) {
+            Some(0) => {
+                self.last_sha.clear();
+                Ok(Read::Absent)
+            }
+            Some(1) => Ok(Read::Unchanged),
+            Some(2) => {
+                let mut rest = items.into_iter().skip(1);
+                let sha = rest.next().and_then(|v| v.into_string()).ok_or_else(bad)?;
+                let text = rest
+                    .next()
+                    .and_then(|v| v.into_bytes_str())
+                    .ok_or_else(bad)?;
+                self.last_sha = sha;
+                Ok(Read::Value(text))
+            }
+            _ => Err(bad()),
         }
-    });
-    Ok(())
+    }
 }

@@ -761,3 +761,77 @@ async fn in_a_cluster_points_spread_over_the_shards_and_the_stream_gets_every_en
     }
     writer.shutdown(FLUSH).await;
 }
+
+/// Valkey's count of calls of one command (`INFO commandstats`).
+fn command_calls(valkey: &ValkeyGuard, command: &str) -> u64 {
+    let info = valkey
+        .command(&["INFO", "commandstats"])
+        .unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `tot-net-out` of the connection whose last command was EVAL (the
+/// watch's reader).
+fn reader_bytes_out(valkey: &ValkeyGuard) -> u64 {
+    let list = valkey.command(&["CLIENT", "LIST"]).unwrap_or_default();
+    list.lines()
+        .find(|l| l.contains(" cmd=eval "))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("tot-net-out=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A configuration that does not change is not read again: the polls ask
+/// Valkey whether its SHA-1 changed and get a short answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_watch_reads_an_unchanged_value_once_and_a_changed_one_again() {
+    let valkey = ValkeyGuard::start();
+    let cfg = cfg(valkey.port(), 100);
+    let key = config_key("mqtt-1");
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(100_000));
+    valkey.command(&["SET", &key, &big]).unwrap();
+    let mut rx = store::watch_config(cfg, "mqtt-1");
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(Option::is_some))
+        .await
+        .expect("the value at start")
+        .expect("watch open");
+    eventually(Duration::from_secs(10), "two polls by script", || async {
+        command_calls(&valkey, "eval") >= 2
+    })
+    .await;
+    // The reader's output so far: the value by GET at start and once more
+    // by the first scripted poll (which has no SHA-1 to compare yet).
+    let before = reader_bytes_out(&valkey);
+    assert!(
+        (big.len() as u64..3 * big.len() as u64).contains(&before),
+        "{before} octets"
+    );
+    let evals = command_calls(&valkey, "eval");
+    eventually(Duration::from_secs(10), "three more polls", || async {
+        command_calls(&valkey, "eval") >= evals + 3
+    })
+    .await;
+    let after = reader_bytes_out(&valkey);
+    assert!(
+        after - before < 200,
+        "three polls of an unchanged value sent {} octets",
+        after - before
+    );
+    valkey.command(&["SET", &key, r#"{"small":1}"#]).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(2),
+        rx.wait_for(|v| v.as_deref() == Some(r#"{"small":1}"#)),
+    )
+    .await
+    .expect("a plain SET within 2 s")
+    .expect("watch open");
+    valkey.command(&["DEL", &key]).unwrap();
+    tokio::time::timeout(Duration::from_secs(2), rx.wait_for(Option::is_none))
+        .await
+        .expect("a deleted key within 2 s")
+        .expect("watch open");
+}
