@@ -194,7 +194,11 @@ impl Reader<'_> {
         tx: &watch::Sender<ConfigValue>,
         always: bool,
     ) -> Result<(), StoreError> {
-        let found = if self.script && !always {
+        if always {
+            // A first read brings the value whatever was read before.
+            self.last_sha.clear();
+        }
+        let found = if self.script {
             match self.read_if_changed().await {
                 Ok(found) => found,
                 Err(e) => {
