@@ -193,7 +193,7 @@ impl Broker {
     /// session and publishes no will) and ends the task, handing every event
     /// still on its way to `take` (QoS 1 messages the client has
     /// acknowledged already must still be mapped), waiting at most
-    /// [`STOP_WAIT`].
+    /// `STOP_WAIT` (1 s).
     pub async fn stop(mut self, mut take: impl FnMut(BrokerEvent)) {
         let _ = match &self.client {
             Client::V4(c) => c.try_disconnect().map_err(|e| e.to_string()),
