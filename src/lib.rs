@@ -19,14 +19,16 @@
 //!   shutdown with the last status.
 //! - [`station`]: the controlled station's application layer, answering
 //!   masters from a point source.
-//! - [`mqtt`]: the MQTT connector's mapping engine without I/O — the
-//!   managed mapping configuration, topic filters and their index, JSON
-//!   payloads to data points.
+//! - [`auth`]: OpenID Connect bearer tokens checked as a resource server
+//!   checks them (discovery, JWKS with refetch on an unknown key, RS256
+//!   only, issuer, audience, expiry, app roles), for the backend.
 //! - the roles, each wiring the layers above: [`inbound`]
 //!   (`iec104-inbound`), [`server`] (`iec104-server`, the Valkey process
-//!   image served by a [`station`]), [`sim`] (`rtu-sim`), [`mqtt_sim`]
+//!   image served by a [`station`]), [`mqtt`] (the MQTT connector and its
+//!   mapping engine without I/O), [`sim`] (`rtu-sim`), [`mqtt_sim`]
 //!   (`mqtt-sim`, a demo sensor source and MQTT load generator).
 
+pub mod auth;
 pub mod config;
 pub mod connector;
 pub mod contract;

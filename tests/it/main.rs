@@ -12,6 +12,7 @@
 
 mod support;
 
+mod auth;
 mod cli;
 mod fuzz_corpus;
 mod inbound;

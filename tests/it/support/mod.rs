@@ -24,6 +24,8 @@
 //! - [`Connector`]: `alp-connex iec104-inbound` or `alp-connex mqtt` with
 //!   its documented command line; [`image_points`] reads the image it
 //!   writes.
+//! - [`Issuer`]: an OpenID provider serving discovery and JWKS on a free
+//!   port, minting RS256 tokens with keys made at test time.
 //! - [`RawRtu`]: an IEC 104 RTU on raw sockets, for answers no library RTU
 //!   gives.
 
@@ -34,6 +36,7 @@ mod connector;
 mod mosquitto;
 mod mqtt;
 mod mqtt_client;
+mod oidc;
 mod peer;
 mod postgres;
 mod process;
@@ -50,6 +53,8 @@ pub use mosquitto::{ClientCertificates, MosquittoGuard, MosquittoOptions, TlsFil
 pub use mqtt::MqttClient;
 #[allow(unused_imports)]
 pub use mqtt_client::{publish, publish_with};
+#[allow(unused_imports)]
+pub use oidc::{Issuer, Key as IssuerKey, sign};
 #[allow(unused_imports)]
 pub use peer::{Peer, START_TIMEOUT, c104_master, c104_rtu, peers_dir, python};
 #[allow(unused_imports)]
