@@ -23,12 +23,12 @@ use tracing::{error, info, warn};
 
 use super::{LogControl, StatusCell};
 use crate::config::{Layers, RoleSettings};
-use crate::store::{self, ConfigValue, StoreConfig};
+use crate::store::{self, Fingerprint, StoreConfig, Watched};
 
 /// The managed configuration of one connector, watched.
 pub struct Managed<S> {
     layers: Layers<S>,
-    values: watch::Receiver<ConfigValue>,
+    values: watch::Receiver<Watched>,
     /// The fingerprint of the last value seen; `None` before the first
     /// (a fingerprint, not a copy: an mqtt configuration may be megabytes).
     last: Option<Fingerprint>,
@@ -36,22 +36,6 @@ pub struct Managed<S> {
     /// a closed watch would wake every `select!`).
     watching: bool,
     log: LogControl,
-}
-
-/// What tells two managed values apart: whether the key exists, the
-/// length and a 64-bit hash of the text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint(Option<(usize, u64)>);
-
-impl Fingerprint {
-    fn of(value: &ConfigValue) -> Fingerprint {
-        use std::hash::{Hash, Hasher};
-        Fingerprint(value.as_ref().map(|text| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            text.hash(&mut h);
-            (text.len(), h.finish())
-        }))
-    }
 }
 
 impl<S: RoleSettings> Managed<S> {
@@ -80,8 +64,8 @@ impl<S: RoleSettings> Managed<S> {
     ) -> Option<S> {
         match tokio::time::timeout(within, self.values.changed()).await {
             Ok(Ok(())) => {
-                let value = self.values.borrow_and_update().clone();
-                self.take(value, status)
+                let watched = self.values.borrow_and_update().clone();
+                self.take(&watched, status)
             }
             Ok(Err(_)) => None,
             Err(_) => {
@@ -106,8 +90,8 @@ impl<S: RoleSettings> Managed<S> {
                 }
                 return std::future::pending().await;
             }
-            let value = self.values.borrow_and_update().clone();
-            if let Some(settings) = self.take(value, status) {
+            let watched = self.values.borrow_and_update().clone();
+            if let Some(settings) = self.take(&watched, status) {
                 return settings;
             }
         }
@@ -117,13 +101,17 @@ impl<S: RoleSettings> Managed<S> {
     /// seen and is valid.
     fn take<T: Serialize + Send + 'static>(
         &mut self,
-        value: ConfigValue,
+        watched: &Watched,
         status: &StatusCell<T>,
     ) -> Option<S> {
-        let fingerprint = Fingerprint::of(&value);
+        let fingerprint = watched.fingerprint();
+        // Taken out of the watch (also when identical): once read, nothing
+        // keeps the text.
+        let value = watched.take();
         if self.last == Some(fingerprint) {
             return None;
         }
+        let value = value?;
         let result = match &value {
             Some(json) => self.layers.with_managed(json),
             None => self.layers.settings(),

@@ -52,7 +52,7 @@ use fred::types::{Builder, ConnectHandle, Expiration};
 use crate::config::{RedisSettings, Secret};
 
 pub use keys::{config_key, image_key, status_key};
-pub use watch::{ConfigText, ConfigValue, read_config, watch_config};
+pub use watch::{ConfigText, ConfigValue, Fingerprint, Watched, read_config, watch_config};
 pub use writer::{Writer, WriterHandle, WriterStats};
 
 /// Time to open a TCP connection and to get the answer of `AUTH` and of the

@@ -11,6 +11,7 @@
 //! Valkey that refuses EVAL gets plain GETs). A lost connection (a Valkey restart) ends the session:
 //! new connections subscribe again and re-read.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fred::clients::Client;
@@ -31,6 +32,62 @@ pub type ConfigValue = Option<ConfigText>;
 /// The text of a managed configuration (derefs to `str`; clones share it).
 pub use fred::bytes_utils::Str as ConfigText;
 
+/// What the watch holds: the value's fingerprint, and the value itself
+/// until the role takes it ([`Watched::take`]), so that a configuration of
+/// megabytes is not kept once more by the watch after the role has read
+/// it.
+#[derive(Debug, Clone, Default)]
+pub struct Watched {
+    fingerprint: Fingerprint,
+    slot: Arc<Mutex<Option<ConfigValue>>>,
+}
+
+/// What tells two managed values apart: whether the key exists, the
+/// length and a 64-bit hash of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fingerprint(Option<(usize, u64)>);
+
+impl Fingerprint {
+    /// The fingerprint of a value.
+    pub fn of(value: &ConfigValue) -> Fingerprint {
+        use std::hash::{Hash, Hasher};
+        Fingerprint(value.as_ref().map(|text| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            text.as_bytes().hash(&mut h);
+            (text.len(), h.finish())
+        }))
+    }
+}
+
+impl Watched {
+    fn new(value: ConfigValue) -> Watched {
+        Watched {
+            fingerprint: Fingerprint::of(&value),
+            slot: Arc::new(Mutex::new(Some(value))),
+        }
+    }
+
+    /// The value's fingerprint (also after it was taken).
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Takes the value out of the watch; `None` when it was taken already.
+    pub fn take(&self) -> Option<ConfigValue> {
+        self.slot.lock().ok().and_then(|mut s| s.take())
+    }
+
+    /// The value, left in place; `None` when it was taken already.
+    pub fn peek(&self) -> Option<ConfigValue> {
+        self.slot.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Whether the key does not exist (by the fingerprint).
+    pub fn is_absent(&self) -> bool {
+        self.fingerprint.0.is_none()
+    }
+}
+
 /// Period of the re-read that catches a SET without a publish.
 pub const CONFIG_POLL: Duration = Duration::from_secs(1);
 /// Pause before connecting again after a lost connection.
@@ -43,8 +100,8 @@ const RETRY: Duration = Duration::from_millis(500);
 /// when the key does not exist, so that a start can wait for it); after
 /// that it changes when the content read differs from the last one sent. A
 /// key that is deleted changes it back to `None`.
-pub fn watch_config(cfg: StoreConfig, id: &str) -> watch::Receiver<ConfigValue> {
-    let (tx, rx) = watch::channel(None);
+pub fn watch_config(cfg: StoreConfig, id: &str) -> watch::Receiver<Watched> {
+    let (tx, rx) = watch::channel(Watched::new(None));
     tokio::spawn(run(cfg, config_key(id), tx));
     rx
 }
@@ -58,7 +115,7 @@ pub async fn read_config(cfg: &StoreConfig, id: &str) -> Result<ConfigValue, Sto
     value.map_err(|e| StoreError::command("GET", &e))
 }
 
-async fn run(cfg: StoreConfig, key: String, tx: watch::Sender<ConfigValue>) {
+async fn run(cfg: StoreConfig, key: String, tx: watch::Sender<Watched>) {
     let mut down = false;
     let mut first = true;
     loop {
@@ -86,7 +143,7 @@ async fn run(cfg: StoreConfig, key: String, tx: watch::Sender<ConfigValue>) {
 async fn session(
     cfg: &StoreConfig,
     key: &str,
-    tx: &watch::Sender<ConfigValue>,
+    tx: &watch::Sender<Watched>,
     down: &mut bool,
     first: &mut bool,
 ) -> Result<(), StoreError> {
@@ -108,7 +165,7 @@ async fn watch_with(
     reader: &Conn,
     subscriber: &Conn,
     key: &str,
-    tx: &watch::Sender<ConfigValue>,
+    tx: &watch::Sender<Watched>,
     down: &mut bool,
     first: &mut bool,
 ) -> Result<(), StoreError> {
@@ -189,11 +246,7 @@ enum Read {
 
 impl Reader<'_> {
     /// Reads the key and sends it when it changed, or always when `always`.
-    async fn read(
-        &mut self,
-        tx: &watch::Sender<ConfigValue>,
-        always: bool,
-    ) -> Result<(), StoreError> {
+    async fn read(&mut self, tx: &watch::Sender<Watched>, always: bool) -> Result<(), StoreError> {
         if always {
             // A first read brings the value whatever was read before.
             self.last_sha.clear();
@@ -218,11 +271,12 @@ impl Reader<'_> {
             Read::Absent => None,
             Read::Value(v) => Some(v),
         };
+        let fingerprint = Fingerprint::of(&value);
         tx.send_if_modified(|current| {
-            if *current == value && !always {
+            if current.fingerprint == fingerprint && !always {
                 false
             } else {
-                *current = value;
+                *current = Watched::new(value);
                 true
             }
         });

@@ -646,7 +646,7 @@ async fn the_config_watch_sees_a_publish_at_once_a_plain_set_within_2_s_and_a_re
     let mut rx = store::watch_config(cfg, "inbound-1");
     tokio::time::timeout(
         Duration::from_secs(5),
-        rx.wait_for(|v| v.as_deref() == Some(r#"{"host":"10.0.0.1"}"#)),
+        rx.wait_for(|v| v.peek().flatten().as_deref() == Some(r#"{"host":"10.0.0.1"}"#)),
     )
     .await
     .expect("the value at start")
@@ -662,7 +662,7 @@ async fn the_config_watch_sees_a_publish_at_once_a_plain_set_within_2_s_and_a_re
     assert_eq!(valkey.command(&["PUBLISH", &key, &key]).unwrap(), "1");
     tokio::time::timeout(
         Duration::from_millis(300),
-        rx.wait_for(|v| v.as_deref() == Some(r#"{"host":"10.0.0.2"}"#)),
+        rx.wait_for(|v| v.peek().flatten().as_deref() == Some(r#"{"host":"10.0.0.2"}"#)),
     )
     .await
     .expect("a published change at once")
@@ -673,7 +673,7 @@ async fn the_config_watch_sees_a_publish_at_once_a_plain_set_within_2_s_and_a_re
         .unwrap();
     tokio::time::timeout(
         Duration::from_secs(2),
-        rx.wait_for(|v| v.as_deref() == Some(r#"{"host":"10.0.0.3"}"#)),
+        rx.wait_for(|v| v.peek().flatten().as_deref() == Some(r#"{"host":"10.0.0.3"}"#)),
     )
     .await
     .expect("a plain SET within 2 s")
@@ -694,7 +694,7 @@ async fn the_config_watch_sees_a_publish_at_once_a_plain_set_within_2_s_and_a_re
     // The restarted server is empty: the watch goes to None, then follows a
     // publish on the new subscription.
     valkey.restart();
-    tokio::time::timeout(Duration::from_secs(10), rx.wait_for(Option::is_none))
+    tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|v| v.is_absent()))
         .await
         .expect("the deleted key after the restart")
         .expect("watch open");
@@ -708,7 +708,7 @@ async fn the_config_watch_sees_a_publish_at_once_a_plain_set_within_2_s_and_a_re
     valkey.command(&["PUBLISH", &key, &key]).unwrap();
     tokio::time::timeout(
         Duration::from_millis(300),
-        rx.wait_for(|v| v.as_deref() == Some(r#"{"host":"10.0.0.4"}"#)),
+        rx.wait_for(|v| v.peek().flatten().as_deref() == Some(r#"{"host":"10.0.0.4"}"#)),
     )
     .await
     .expect("a published change after the restart")
@@ -795,7 +795,7 @@ async fn the_config_watch_reads_an_unchanged_value_once_and_a_changed_one_again(
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(100_000));
     valkey.command(&["SET", &key, &big]).unwrap();
     let mut rx = store::watch_config(cfg, "mqtt-1");
-    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(Option::is_some))
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|v| !v.is_absent()))
         .await
         .expect("the value at start")
         .expect("watch open");
@@ -823,13 +823,13 @@ async fn the_config_watch_reads_an_unchanged_value_once_and_a_changed_one_again(
     valkey.command(&["SET", &key, r#"{"small":1}"#]).unwrap();
     tokio::time::timeout(
         Duration::from_secs(2),
-        rx.wait_for(|v| v.as_deref() == Some(r#"{"small":1}"#)),
+        rx.wait_for(|v| v.peek().flatten().as_deref() == Some(r#"{"small":1}"#)),
     )
     .await
     .expect("a plain SET within 2 s")
     .expect("watch open");
     valkey.command(&["DEL", &key]).unwrap();
-    tokio::time::timeout(Duration::from_secs(2), rx.wait_for(Option::is_none))
+    tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|v| v.is_absent()))
         .await
         .expect("a deleted key within 2 s")
         .expect("watch open");
