@@ -27,6 +27,7 @@
 //!   image served by a [`station`]), [`sim`] (`rtu-sim`), [`mqtt_sim`]
 //!   (`mqtt-sim`, a demo sensor source and MQTT load generator).
 
+pub mod backend;
 pub mod config;
 pub mod connector;
 pub mod contract;

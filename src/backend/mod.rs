@@ -1,0 +1,3 @@
+//! The `backend` role (work in progress).
+
+pub mod config;
