@@ -7,8 +7,8 @@
 //! - `GET /healthz`: 200 `{"status":"ok"}` while the process runs;
 //! - `GET /readyz`: 200 `{"status":"ready","schema_version":N,"database":"up","valkey":"up"}`
 //!   when PostgreSQL answers with the schema migrated and Valkey answers
-//!   `PING`; else 503 with `"status":"not ready"` and `database` `down`
-//!   or `migrating`, `valkey` `down`;
+//!   `PING`; else 503 with `"status":"not ready"` and `database` `down`,
+//!   `migrating` or `outdated`, `valkey` `down`;
 //! - `GET /metrics`: the Prometheus text format ([`super::metrics`]).
 //!
 //! Anything else is 404 `application/problem+json` (RFC 9457). Every
@@ -28,7 +28,7 @@ use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
 
-use super::db::Db;
+use super::db::{Db, latest_schema_version};
 use super::metrics::{self, Metrics};
 use crate::store::{self, StoreClient};
 
@@ -101,7 +101,10 @@ pub struct Readiness {
     pub status: &'static str,
     /// The schema version applied, when the database answers.
     pub schema_version: Option<i64>,
-    /// `up`, `migrating` (reached, schema not applied yet) or `down`.
+    /// `up`; `migrating` (reached, the schema not applied yet); `outdated`
+    /// (reached, its schema older than this binary's although it was
+    /// applied: another database behind the address; a restart of the
+    /// backend migrates it); `down`.
     pub database: &'static str,
     /// `up` or `down`.
     pub valkey: &'static str,
@@ -116,7 +119,10 @@ async fn database_state(shared: &Shared) -> (&'static str, Option<i64>) {
         };
     }
     match tokio::time::timeout(READY_DATABASE_TIMEOUT, shared.db.schema_version()).await {
-        Ok(Ok(version)) => ("up", version),
+        Ok(Ok(Some(version))) if version >= latest_schema_version() => ("up", Some(version)),
+        // The schema was there and is gone or older: another database
+        // behind the same address (a restore, a failover to an empty one).
+        Ok(Ok(version)) => ("outdated", version),
         _ => ("down", None),
     }
 }

@@ -126,11 +126,17 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM, or when a fatal error was reported.
+/// Resolves on SIGINT or SIGTERM, or when a fatal error was reported (a
+/// database task that ended without one reports nothing).
 async fn stop_requested(mut shutdown: Shutdown, mut fatal: watch::Receiver<Option<String>>) {
+    let reported = async move {
+        if fatal.wait_for(Option::is_some).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         () = shutdown.requested() => {}
-        _ = fatal.wait_for(Option::is_some) => {}
+        () = reported => {}
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod support;
 
+mod backend;
 mod cli;
 mod fuzz_corpus;
 mod inbound;
