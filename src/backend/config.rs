@@ -53,6 +53,7 @@ use crate::config::{
 #[derive(Debug, Clone, PartialEq, Parser)]
 #[command(
     name = "backend",
+    mut_arg("id", |a| a.help(ID_HELP)),
     mut_arg("check_config", |a| a.help(check_config_help("Connects to nothing and listens on nothing")))
 )]
 pub struct BackendArgs {
@@ -68,6 +69,9 @@ pub struct BackendArgs {
     #[command(subcommand)]
     pub section: Option<BackendSection>,
 }
+
+/// What `--id` is to the backend.
+const ID_HELP: &str = "The backend's ID, in its log and the application_name of its database connections (required unless given by the file or ALP_CONNEX_ID).";
 
 /// What follows the role's own options.
 #[derive(Debug, Clone, PartialEq, Subcommand)]
@@ -915,6 +919,12 @@ impl BackendSettings {
 pub fn setting_docs() -> Vec<SettingDoc> {
     let r = range_doc;
     let mut docs = top_level_docs("backend");
+    if let Some(id) = docs.first_mut() {
+        id.doc = format!(
+            "The backend's ID, in its log and the application_name of its database connections, {}; required, no default.",
+            crate::config::common::id_allowed()
+        );
+    }
     docs.extend([
         doc(
             "insecure_no_auth",
@@ -997,11 +1007,11 @@ pub fn setting_docs() -> Vec<SettingDoc> {
         doc("oidc.reader_role", "App role that may read, not empty."),
         doc(
             "oidc.engineer_role",
-            "App role that may read and configure, not empty, unlike the others.",
+            "App role that may read and configure, not empty, different from the other roles.",
         ),
         doc(
             "oidc.admin_role",
-            "App role that may do everything, restore and audit included, not empty, unlike the others.",
+            "App role that may do everything, restore and audit included, not empty, different from the other roles.",
         ),
     ]);
     docs
