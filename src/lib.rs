@@ -24,8 +24,9 @@
 //!   payloads to data points.
 //! - the roles, each wiring the layers above: [`inbound`]
 //!   (`iec104-inbound`), [`server`] (`iec104-server`, the Valkey process
-//!   image served by a [`station`]), [`sim`] (`rtu-sim`), [`mqtt_sim`]
-//!   (`mqtt-sim`, a demo sensor source and MQTT load generator).
+//!   image served by a [`station`]), [`backend`] (the management API on
+//!   PostgreSQL), [`sim`] (`rtu-sim`), [`mqtt_sim`] (`mqtt-sim`, a demo
+//!   sensor source and MQTT load generator).
 
 pub mod backend;
 pub mod config;
