@@ -10,7 +10,7 @@ use super::model::{
     AuditAction, CONNECTOR_COLUMNS, Connector, ConnectorFields, NewAudit, NewConnector,
     connector_from_row,
 };
-use super::{Db, check_id, check_texts};
+use super::{Db, check_id, check_texts, check_version, row_of};
 
 /// Checks what a connector's change sets.
 fn check_fields(fields: &ConnectorFields) -> Result<(), DbError> {
@@ -28,25 +28,16 @@ pub(super) async fn lock_connector(
     id: &str,
     expected: Option<i64>,
 ) -> Result<Connector, DbError> {
-    let row = tx
-        .query_opt(
-            &format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = $1 FOR UPDATE"),
-            &[&id],
-        )
-        .await?
-        .ok_or_else(|| DbError::NotFound {
-            entity: Entity::Connector,
-            id: id.to_owned(),
-        })?;
+    let row = row_of(
+        tx,
+        &format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = $1 FOR UPDATE"),
+        Entity::Connector,
+        id,
+    )
+    .await?;
     let current = connector_from_row(&row)?;
-    match expected {
-        Some(v) if v != current.version => Err(DbError::Stale {
-            entity: Entity::Connector,
-            id: id.to_owned(),
-            current: current.version,
-        }),
-        _ => Ok(current),
-    }
+    check_version(Entity::Connector, id, current.version, expected)?;
+    Ok(current)
 }
 
 /// The ids of the mappings linked to a connector, in order.
@@ -118,16 +109,13 @@ impl Db {
     /// One connector.
     pub async fn get_connector(&self, id: &str) -> Result<Connector, DbError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = $1"),
-                &[&id],
-            )
-            .await?
-            .ok_or_else(|| DbError::NotFound {
-                entity: Entity::Connector,
-                id: id.to_owned(),
-            })?;
+        let row = row_of(
+            &**client,
+            &format!("SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = $1"),
+            Entity::Connector,
+            id,
+        )
+        .await?;
         connector_from_row(&row)
     }
 

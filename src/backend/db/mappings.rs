@@ -15,7 +15,7 @@ use super::model::{
     AuditAction, ConnectorKind, MAPPING_COLUMNS, Mapping, MappingFields, NewAudit, NewMapping,
     column, mapping_from_row,
 };
-use super::{Db, check_id, check_texts};
+use super::{Db, check_id, check_texts, check_version, row_of};
 
 /// Checks what a mapping's change sets.
 fn check_fields(fields: &MappingFields) -> Result<(), DbError> {
@@ -37,25 +37,16 @@ async fn lock_mapping(
     id: &str,
     expected: Option<i64>,
 ) -> Result<Mapping, DbError> {
-    let row = tx
-        .query_opt(
-            &format!("SELECT {MAPPING_COLUMNS} FROM mappings WHERE id = $1 FOR UPDATE"),
-            &[&id],
-        )
-        .await?
-        .ok_or_else(|| DbError::NotFound {
-            entity: Entity::Mapping,
-            id: id.to_owned(),
-        })?;
+    let row = row_of(
+        tx,
+        &format!("SELECT {MAPPING_COLUMNS} FROM mappings WHERE id = $1 FOR UPDATE"),
+        Entity::Mapping,
+        id,
+    )
+    .await?;
     let current = mapping_from_row(&row)?;
-    match expected {
-        Some(v) if v != current.version => Err(DbError::Stale {
-            entity: Entity::Mapping,
-            id: id.to_owned(),
-            current: current.version,
-        }),
-        _ => Ok(current),
-    }
+    check_version(Entity::Mapping, id, current.version, expected)?;
+    Ok(current)
 }
 
 /// The connectors linking a mapping, sorted.
@@ -118,16 +109,13 @@ impl Db {
     /// One mapping.
     pub async fn get_mapping(&self, id: &str) -> Result<Mapping, DbError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &format!("SELECT {MAPPING_COLUMNS} FROM mappings WHERE id = $1"),
-                &[&id],
-            )
-            .await?
-            .ok_or_else(|| DbError::NotFound {
-                entity: Entity::Mapping,
-                id: id.to_owned(),
-            })?;
+        let row = row_of(
+            &**client,
+            &format!("SELECT {MAPPING_COLUMNS} FROM mappings WHERE id = $1"),
+            Entity::Mapping,
+            id,
+        )
+        .await?;
         mapping_from_row(&row)
     }
 

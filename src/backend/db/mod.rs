@@ -206,6 +206,40 @@ fn migration_error(e: refinery::Error) -> DbError {
     }
 }
 
+/// The row `sql` selects with `id` as `$1`, or [`DbError::NotFound`].
+async fn row_of(
+    client: &impl tokio_postgres::GenericClient,
+    sql: &str,
+    entity: Entity,
+    id: &str,
+) -> Result<tokio_postgres::Row, DbError> {
+    client
+        .query_opt(sql, &[&id])
+        .await?
+        .ok_or_else(|| DbError::NotFound {
+            entity,
+            id: id.to_owned(),
+        })
+}
+
+/// [`DbError::Stale`] when the entity is not at the version `expected`
+/// (`None`: any version will do).
+fn check_version(
+    entity: Entity,
+    id: &str,
+    current: i64,
+    expected: Option<i64>,
+) -> Result<(), DbError> {
+    match expected {
+        Some(v) if v != current => Err(DbError::Stale {
+            entity,
+            id: id.to_owned(),
+            current,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Checks an entity id against the contract's rule.
 fn check_id(id: &str) -> Result<(), DbError> {
     if is_valid_id(id) {
@@ -218,8 +252,14 @@ fn check_id(id: &str) -> Result<(), DbError> {
     }
 }
 
-/// Checks a display name and a description.
+/// Checks a display name and a description (PostgreSQL's text takes no
+/// NUL character).
 fn check_texts(name: &str, description: &str) -> Result<(), DbError> {
+    for (field, text) in [("name", name), ("description", description)] {
+        if text.contains('\0') {
+            return Err(DbError::invalid(field, "must not contain a NUL character"));
+        }
+    }
     let chars = name.chars().count();
     if chars == 0 || chars > NAME_MAX_CHARS {
         return Err(DbError::invalid(
