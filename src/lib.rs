@@ -25,10 +25,12 @@
 //! - the roles, each wiring the layers above: [`inbound`]
 //!   (`iec104-inbound`), [`server`] (`iec104-server`, the Valkey process
 //!   image served by a [`station`]), [`mqtt`] (the MQTT connector and its
-//!   mapping engine without I/O), [`sim`] (`rtu-sim`), [`mqtt_sim`]
-//!   (`mqtt-sim`, a demo sensor source and MQTT load generator).
+//!   mapping engine without I/O), [`backend`] (the management API on
+//!   PostgreSQL), [`sim`] (`rtu-sim`), [`mqtt_sim`] (`mqtt-sim`, a demo
+//!   sensor source and MQTT load generator).
 
 pub mod auth;
+pub mod backend;
 pub mod config;
 pub mod connector;
 pub mod contract;

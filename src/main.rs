@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use alp_connex::backend::config::BackendArgs;
 use alp_connex::config::{self, Layers, LogLevel, RoleArgs, RoleSettings};
 use alp_connex::connector::LogControl;
 use alp_connex::inbound::config::InboundArgs;
@@ -33,6 +34,9 @@ enum Role {
     /// MQTT connector: maps sensor JSON from an MQTT broker to IEC 104
     /// points in Valkey.
     Mqtt(MqttArgs),
+    /// Backend: the management API on PostgreSQL, pushing connector
+    /// configuration through Valkey.
+    Backend(BackendArgs),
     /// Demo RTU / load generator: an IEC 104 controlled station with
     /// simulated substation points.
     RtuSim(SimArgs),
@@ -62,6 +66,10 @@ fn main() -> ExitCode {
                 alp_connex::mqtt::run(layers, settings, log).await;
                 Ok::<(), std::convert::Infallible>(())
             })
+        }),
+        Role::Backend(args) => configured(&args, |_, settings, _| {
+            log_settings(&settings);
+            run_role(alp_connex::backend::run(settings))
         }),
         // No settings layers (file, environment, managed configuration):
         // the command line alone, checked by clap and the simulator.

@@ -338,6 +338,12 @@ fn id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')
 }
 
+/// Whether `id` follows the contract's rule for IDs ([`id_allowed`]): a
+/// connector's, and the backend's mappings'.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= ID_MAX_LEN && id.chars().all(id_char)
+}
+
 /// What `id` allows, for messages and `config-gen`.
 pub fn id_allowed() -> String {
     format!("1..={ID_MAX_LEN} characters of A-Z a-z 0-9 _ . : -")
@@ -345,7 +351,7 @@ pub fn id_allowed() -> String {
 
 /// Checks the connector ID.
 pub(crate) fn check_id(id: &str) -> Result<(), ConfigError> {
-    if id.is_empty() || id.len() > ID_MAX_LEN || !id.chars().all(id_char) {
+    if !is_valid_id(id) {
         return Err(ConfigError::invalid(
             "id",
             format!("{id:?}"),

@@ -76,10 +76,17 @@ pub trait RoleArgs: Deref<Target = RoleOptions> {
     fn redis(&self) -> Option<&RedisArgs>;
     /// Whether `config-gen` was asked for.
     fn is_config_gen(&self) -> bool;
+    /// Refuses what must not be given on the command line at all, where
+    /// other local users can read it (`ps`): the backend's database URL
+    /// holding a password. Nothing by default.
+    fn check_command_line(&self) -> Result<(), ConfigError> {
+        Ok(())
+    }
 
     /// Reads the start-up layers (defaults < `--config` file <
     /// `ALP_CONNEX_*` < command line) without checking them yet.
     fn layers(&self) -> Result<Layers<Self::Settings>, ConfigError> {
+        self.check_command_line()?;
         let cli = CliLayer {
             id: self.id.as_deref(),
             log_level: self.log_level,

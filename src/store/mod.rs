@@ -29,8 +29,8 @@
 //! - [`watch_config`], [`read_config`]: the managed configuration, watched
 //!   or read once.
 //! - [`connect`] → [`StoreClient`]: one connection for a role's own calls
-//!   ([`set_status`], [`image::scan`], [`stream::read_after`]); it hands out
-//!   no client of its own.
+//!   ([`set_status`], [`ping`], [`image::scan`], [`stream::read_after`]);
+//!   it hands out no client of its own.
 
 mod buffer;
 pub mod image;
@@ -358,4 +358,20 @@ pub async fn set_status(client: &StoreClient, id: &str, json: &str) -> Result<()
         )
         .await
         .map_err(|e| StoreError::command("SET", &e))
+}
+
+/// `PING`: whether Valkey answers now. Fails at once while the connection
+/// is down, and after `timeout` when Valkey does not answer.
+pub async fn ping(client: &StoreClient, timeout: Duration) -> Result<(), StoreError> {
+    let options = Options {
+        fail_fast: true,
+        timeout: Some(timeout),
+        ..Options::default()
+    };
+    client
+        .client
+        .with_options(&options)
+        .ping::<()>(None)
+        .await
+        .map_err(|e| StoreError::command("PING", &e))
 }

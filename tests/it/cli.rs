@@ -245,13 +245,12 @@ fn help_lists_the_roles_that_run() {
         "iec104-inbound",
         "iec104-server",
         "mqtt",
+        "backend",
         "rtu-sim",
         "mqtt-sim",
     ] {
         assert!(commands.contains(&role), "{role} in {shown}");
     }
-    assert!(!commands.contains(&"backend"), "backend in {shown}");
-    assert!(!shown.contains("backend"), "{shown}");
 }
 
 #[test]
@@ -490,6 +489,170 @@ fn mqtt_config_gen_output_is_accepted_back_as_the_config_file() {
     assert!(text(&back.stdout).contains("client_id: \"alp-connex-mqtt-1\""));
 }
 
+/// The `backend` command line of docs/backend.md, verbatim.
+const BACKEND_LINE: &str = "backend --id backend http --bind 0.0.0.0 --port 8080 database --url postgres://alp_connex@db:5432/alp_connex redis --host valkey:6379 oidc --issuer https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0 --audience api://alp-connex";
+
+#[test]
+fn the_documented_backend_line_is_accepted_by_check_config() {
+    let mut argv: Vec<&str> = BACKEND_LINE.split_whitespace().collect();
+    argv.insert(1, "--check-config");
+    let out = alp_connex(&argv, &[("ALP_CONNEX_DATABASE__PASSWORD", "s3cret")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for expected in [
+        "id: \"backend\"",
+        "bind: 0.0.0.0",
+        "port: 8080",
+        "max_body: 1048576",
+        "target: \"db:5432\"",
+        "user: \"alp_connex\"",
+        "dbname: \"alp_connex\"",
+        "password: Some(\n            ***,\n        )",
+        "tls: \"off\"",
+        "pool_size: 8",
+        "host: \"valkey\"",
+        "issuer: \"https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0\"",
+        "audience: \"api://alp-connex\"",
+        "roles_claim: \"roles\"",
+        "reader_role: \"ALP.Reader\"",
+        "\nwarning: database: the connection to db:5432 is not encrypted",
+    ] {
+        assert!(shown.contains(expected), "{expected} in {shown}");
+    }
+    assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[test]
+fn bad_backend_settings_exit_2_with_one_documented_error_line() {
+    let pwd = TempFile::new("backend-pwd", "from-file");
+    let oidc: Env = &[
+        (
+            "ALP_CONNEX_OIDC__ISSUER",
+            "https://login.microsoftonline.com/t/v2.0",
+        ),
+        ("ALP_CONNEX_OIDC__AUDIENCE", "api://alp-connex"),
+    ];
+    let with_url: Env = &[
+        (
+            "ALP_CONNEX_OIDC__ISSUER",
+            "https://login.microsoftonline.com/t/v2.0",
+        ),
+        ("ALP_CONNEX_OIDC__AUDIENCE", "api://alp-connex"),
+        ("ALP_CONNEX_DATABASE__URL", "postgres://u:hunter2@db/alp"),
+    ];
+    let cases: [(&[&str], Env, &str); 10] = [
+        (
+            &["backend", "--id", "b", "--insecure-no-auth"],
+            &[],
+            "error: http.bind = 0.0.0.0: must be a loopback address (127.0.0.1, ::1) with insecure_no_auth: the API would be open to the network without authentication\n",
+        ),
+        (
+            &["backend", "--id", "b"],
+            &[],
+            "error: oidc.issuer = (not set): required, give --issuer (section oidc), ALP_CONNEX_OIDC__ISSUER or oidc.issuer in the --config file; or --insecure-no-auth with a loopback http.bind\n",
+        ),
+        (
+            &["backend", "--id", "b", "http", "--port", "70000"],
+            oidc,
+            "error: http.port = 70000: must be in 1..=65535\n",
+        ),
+        (
+            &["backend", "--id", "b", "http", "--max-body", "10"],
+            oidc,
+            "error: http.max_body = 10: must be in 1024..=67108864\n",
+        ),
+        (
+            &["backend", "--id", "b", "database", "--pool-size", "0"],
+            oidc,
+            "error: database.pool_size = 0: must be in 1..=256\n",
+        ),
+        (
+            &[
+                "backend",
+                "--id",
+                "b",
+                "database",
+                "--url",
+                "postgres://u:hunter2@db/alp",
+            ],
+            oidc,
+            "error: database.url = postgres://u:***@db/alp: holds a password, which other local users can read on a command line: give the URL by ALP_CONNEX_DATABASE__URL or the --config file, or the password by --password-file\n",
+        ),
+        (
+            &["backend", "--id", "b", "database", "--host", "db"],
+            with_url,
+            "error: database.url: give either database.url or database.host, not both\n",
+        ),
+        (
+            &[
+                "backend",
+                "--id",
+                "b",
+                "database",
+                "--password-file",
+                pwd.path(),
+            ],
+            with_url,
+            "error: database.password_file: give either database.password_file or database.url, not both\n",
+        ),
+        (
+            &[
+                "backend",
+                "--id",
+                "b",
+                "oidc",
+                "--issuer",
+                "http://login.example.com/t",
+            ],
+            &[("ALP_CONNEX_OIDC__AUDIENCE", "api://x")],
+            "error: oidc.issuer = \"http://login.example.com/t\": must be an https:// URL (http:// only for a loopback host) without query or fragment\n",
+        ),
+        (
+            &["backend", "--id", "b", "oidc", "--reader-role", "ALP.Admin"],
+            oidc,
+            "error: oidc.admin_role = \"ALP.Admin\": must differ from oidc.reader_role\n",
+        ),
+    ];
+    for (argv, env, line) in cases {
+        let out = alp_connex(argv, env);
+        assert_eq!(out.status.code(), Some(2), "{argv:?}");
+        assert_eq!(text(&out.stdout), "", "{argv:?}");
+        let err = text(&out.stderr);
+        assert_eq!(err, line, "{argv:?}");
+        assert!(
+            !err.contains("hunter2") && !err.contains("from-file"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn backend_config_gen_output_is_accepted_back_as_the_config_file() {
+    let out = alp_connex(&["backend", "config-gen"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let file = TempFile::new("backend-gen.toml", &text(&out.stdout));
+    let back = alp_connex(
+        &[
+            "backend",
+            "--check-config",
+            "--insecure-no-auth",
+            "--config",
+            file.path(),
+            "http",
+            "--bind",
+            "127.0.0.1",
+        ],
+        &[("ALP_CONNEX_ID", "backend")],
+    );
+    assert_eq!(back.status.code(), Some(0), "{}", text(&back.stderr));
+    let shown = text(&back.stdout);
+    assert!(shown.contains("auth: InsecureNoAuth"), "{shown}");
+    assert!(
+        shown.contains("\nwarning: insecure_no_auth: the API on 127.0.0.1:8080 is served without authentication; for a local test only\n"),
+        "{shown}"
+    );
+}
+
 /// The golden files of `tests/it/golden/`: what the binary prints, byte for
 /// byte. After a deliberate change of a text, write the file anew with the
 /// command line given here (`alp-connex ARGS > tests/it/golden/FILE`).
@@ -523,6 +686,7 @@ fn config_gen_of_each_role_is_byte_for_byte_its_golden_file() {
         "iec104-inbound.config-gen.toml": ["iec104-inbound", "config-gen"],
         "iec104-server.config-gen.toml": ["iec104-server", "config-gen"],
         "mqtt.config-gen.toml": ["mqtt", "config-gen"],
+        "backend.config-gen.toml": ["backend", "config-gen"],
     ] {
         assert_prints_golden(argv, file, golden);
     }
@@ -550,6 +714,24 @@ fn the_help_of_each_role_and_section_is_byte_for_byte_its_golden_file() {
         "mqtt.mqtt.redis.help.txt": ["mqtt", "mqtt", "redis", "--help"],
         "mqtt.redis.help.txt": ["mqtt", "redis", "--help"],
         "mqtt.config-gen.help.txt": ["mqtt", "config-gen", "--help"],
+        "backend.help.txt": ["backend", "--help"],
+        "backend.h.txt": ["backend", "-h"],
+        "backend.config-gen.help.txt": ["backend", "config-gen", "--help"],
+        "backend.http.help.txt": ["backend", "http", "--help"],
+        "backend.http.database.help.txt": ["backend", "http", "database", "--help"],
+        "backend.http.database.redis.help.txt": ["backend", "http", "database", "redis", "--help"],
+        "backend.http.database.redis.oidc.help.txt": ["backend", "http", "database", "redis", "oidc", "--help"],
+        "backend.http.database.oidc.help.txt": ["backend", "http", "database", "oidc", "--help"],
+        "backend.http.redis.help.txt": ["backend", "http", "redis", "--help"],
+        "backend.http.redis.oidc.help.txt": ["backend", "http", "redis", "oidc", "--help"],
+        "backend.http.oidc.help.txt": ["backend", "http", "oidc", "--help"],
+        "backend.database.help.txt": ["backend", "database", "--help"],
+        "backend.database.redis.help.txt": ["backend", "database", "redis", "--help"],
+        "backend.database.redis.oidc.help.txt": ["backend", "database", "redis", "oidc", "--help"],
+        "backend.database.oidc.help.txt": ["backend", "database", "oidc", "--help"],
+        "backend.redis.help.txt": ["backend", "redis", "--help"],
+        "backend.redis.oidc.help.txt": ["backend", "redis", "oidc", "--help"],
+        "backend.oidc.help.txt": ["backend", "oidc", "--help"],
         "rtu-sim.help.txt": ["rtu-sim", "--help"],
         "mqtt-sim.help.txt": ["mqtt-sim", "--help"],
     ] {

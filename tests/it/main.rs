@@ -13,6 +13,7 @@
 mod support;
 
 mod auth;
+mod backend;
 mod cli;
 mod fuzz_corpus;
 mod inbound;

@@ -11,7 +11,8 @@
 //! - [`ValkeyClusterGuard`]: `n` cluster-mode `valkey-server` joined into one
 //!   cluster without replicas.
 //! - [`PostgresGuard`]: a throw-away PostgreSQL cluster (`initdb` + `postgres`,
-//!   run as the `postgres` user when the tests run as root).
+//!   run as the `postgres` user when the tests run as root), stopped and
+//!   started again on the same port for outage tests.
 //! - [`MosquittoGuard`]: a `mosquitto` broker, anonymous or with a password
 //!   file, plain or TLS (a CA, server and client certificates of its own),
 //!   optionally persistent across a graceful restart on the same port; it
@@ -28,10 +29,14 @@
 //!   port, minting RS256 tokens with keys made at test time.
 //! - [`RawRtu`]: an IEC 104 RTU on raw sockets, for answers no library RTU
 //!   gives.
+//! - [`Backend`]: `alp-connex backend` on a free port (without
+//!   authentication, on loopback), its log kept; [`http_get`]: one plain
+//!   HTTP/1.1 GET.
 
 // A library for every integration test: not each test uses each helper.
 #![allow(dead_code)]
 
+mod backend;
 mod connector;
 mod mosquitto;
 mod mqtt;
@@ -45,6 +50,8 @@ mod valkey;
 mod valkey_cluster;
 
 // Re-exported for the tests to come, whether or not one uses them yet.
+#[allow(unused_imports)]
+pub use backend::{BACKEND_READY, Backend, Reply, http_get};
 #[allow(unused_imports)]
 pub use connector::{Connector, image_points};
 #[allow(unused_imports)]

@@ -200,15 +200,42 @@ impl PostgresGuard {
 
     /// Runs SQL through `psql` (unaligned, tuples only) and returns stdout.
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    /// [`psql`](Self::psql) in another database of this server.
+    pub fn psql_in(&self, database: &str, sql: &str) -> String {
         let psql = find_program("psql", std::slice::from_ref(&self.bin));
         run(Command::new(psql)
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(["-d", &self.url()])
+            .args(["-d", &self.url_for(database)])
             .args(["-c", sql])
             .stdin(Stdio::null()))
     }
 
-    /// Stops the server (immediate shutdown) and reaps it.
+    /// Starts the stopped server again on the same port, with its data.
+    /// The test server runs with `fsync` and `synchronous_commit` off and
+    /// [`stop`](Self::stop) is an immediate shutdown (a crash): what was
+    /// committed just before may be lost; a [`checkpoint`](Self::checkpoint)
+    /// before the stop keeps it.
+    pub fn restart(&mut self) {
+        self.stop();
+        if !self.spawn_and_wait() {
+            panic!(
+                "postgres did not come back on port {}; log:\n{}",
+                self.port,
+                tail(&self.log_path(), 40)
+            );
+        }
+    }
+
+    /// Writes everything committed so far to disk (`CHECKPOINT`).
+    pub fn checkpoint(&self) {
+        self.psql("CHECKPOINT");
+    }
+
+    /// Stops the server (immediate shutdown) and reaps it. The port stays
+    /// this guard's for [`restart`](Self::restart).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             stop_child(&mut child, libc::SIGQUIT, Duration::from_secs(10));

@@ -1,0 +1,284 @@
+//! The backend's HTTP side: the router ([`app`]) over the shared state
+//! ([`Shared`]), kept apart from the socket ([`super::run`]) so that tests
+//! drive it with `oneshot`.
+//!
+//! Routes so far, none needing a token:
+//!
+//! - `GET /healthz`: 200 `{"status":"ok"}` while the process runs;
+//! - `GET /readyz`: 200 `{"status":"ready","schema_version":N,"database":"up","valkey":"up"}`
+//!   when PostgreSQL answers with the schema migrated and Valkey answers
+//!   `PING`; else 503 with `"status":"not ready"` and `database` `down`,
+//!   `migrating` or `outdated`, `valkey` `down`;
+//! - `GET /metrics`: the Prometheus text format ([`super::metrics`]).
+//!
+//! Anything else is 404 `application/problem+json` (RFC 9457). Every
+//! answer is counted by route and status; bodies are limited to
+//! `http.max_body`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use serde_json::json;
+
+use super::db::{Db, latest_schema_version};
+use super::metrics::{self, Metrics};
+use crate::store::{self, StoreClient};
+
+/// Longest wait for PostgreSQL's answer in `/readyz`.
+pub const READY_DATABASE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest wait for Valkey's `PING` in `/readyz`.
+pub const READY_VALKEY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The database.
+    pub db: Db,
+    /// The Valkey connection, once made (it reconnects by itself after).
+    pub valkey: OnceLock<StoreClient>,
+    /// Whether this process has applied the schema migrations.
+    pub migrated: AtomicBool,
+    /// The counters of `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    /// The state before the database and Valkey are reached.
+    pub fn new(db: Db, metrics: Metrics) -> Self {
+        Self {
+            db,
+            valkey: OnceLock::new(),
+            migrated: AtomicBool::new(false),
+            metrics,
+        }
+    }
+}
+
+/// The router of the backend over `shared`; request bodies are limited to
+/// `max_body` bytes.
+pub fn app(shared: Arc<Shared>, max_body: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), count))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(shared)
+}
+
+/// Counts the answer by matched route and status.
+async fn count(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(metrics::UNMATCHED, MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    shared.metrics.request(&route, status.as_u16());
+    tracing::debug!(%method, %route, status = status.as_u16(), "request answered");
+    response
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// The body of `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    /// `ready` or `not ready`.
+    pub status: &'static str,
+    /// The schema version applied, when the database answers.
+    pub schema_version: Option<i64>,
+    /// `up`; `migrating` (reached, the schema not applied yet); `outdated`
+    /// (reached, its schema older than this binary's although it was
+    /// applied: another database behind the address; a restart of the
+    /// backend migrates it); `down`.
+    pub database: &'static str,
+    /// `up` or `down`.
+    pub valkey: &'static str,
+}
+
+async fn database_state(shared: &Shared) -> (&'static str, Option<i64>) {
+    if !shared.migrated.load(Ordering::Acquire) {
+        let reached = tokio::time::timeout(READY_DATABASE_TIMEOUT, shared.db.ping()).await;
+        return match reached {
+            Ok(Ok(())) => ("migrating", None),
+            _ => ("down", None),
+        };
+    }
+    match tokio::time::timeout(READY_DATABASE_TIMEOUT, shared.db.schema_version()).await {
+        Ok(Ok(Some(version))) if version >= latest_schema_version() => ("up", Some(version)),
+        // The schema was there and is gone or older: another database
+        // behind the same address (a restore, a failover to an empty one).
+        Ok(Ok(version)) => ("outdated", version),
+        _ => ("down", None),
+    }
+}
+
+async fn valkey_state(shared: &Shared) -> &'static str {
+    match shared.valkey.get() {
+        Some(client) => match store::ping(client, READY_VALKEY_TIMEOUT).await {
+            Ok(()) => "up",
+            Err(_) => "down",
+        },
+        None => "down",
+    }
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let ((database, schema_version), valkey) =
+        tokio::join!(database_state(&shared), valkey_state(&shared));
+    let ready = database == "up" && valkey == "up";
+    let body = Readiness {
+        status: if ready { "ready" } else { "not ready" },
+        schema_version,
+        database,
+        valkey,
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        shared.metrics.render(),
+    )
+}
+
+/// An RFC 9457 problem response.
+pub fn problem(status: StatusCode, detail: Option<&str>) -> Response {
+    let mut body = json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+    });
+    if let (Some(detail), Some(map)) = (detail, body.as_object_mut()) {
+        map.insert(String::from("detail"), json!(detail));
+    }
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, Some("no such resource"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::backend::config::RawDatabase;
+
+    /// A state whose database is a closed loopback port: never reached.
+    fn unreachable_state() -> Arc<Shared> {
+        let raw = RawDatabase {
+            port: Some(1),
+            connect_timeout_s: 1,
+            ..RawDatabase::default()
+        };
+        let db = Db::new(&raw.resolve("test").unwrap()).unwrap();
+        Arc::new(Shared::new(db, Metrics::new(UNIX_EPOCH)))
+    }
+
+    async fn get(app: Router, path: &str) -> (StatusCode, String, String) {
+        let response = app
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_200_whatever_the_database() {
+        let state = unreachable_state();
+        let (status, content_type, body) = get(app(state, 1024), "/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, "application/json");
+        assert_eq!(body, "{\"status\":\"ok\"}");
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_naming_the_database_and_valkey_down() {
+        let state = unreachable_state();
+        let (status, _, body) = get(app(state, 1024), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            "{\"status\":\"not ready\",\"schema_version\":null,\"database\":\"down\",\"valkey\":\"down\"}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_a_404_problem_counted_as_unmatched() {
+        let state = unreachable_state();
+        let (status, content_type, body) = get(app(state.clone(), 1024), "/nope/123").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(content_type, "application/problem+json");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v,
+            json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no such resource"})
+        );
+        assert_eq!(state.metrics.requests(metrics::UNMATCHED, 404), 1);
+        assert_eq!(state.metrics.requests("/nope/123", 404), 0);
+    }
+
+    #[tokio::test]
+    async fn metrics_count_requests_by_matched_route_and_status() {
+        let state = unreachable_state();
+        for _ in 0..2 {
+            get(app(state.clone(), 1024), "/healthz").await;
+        }
+        get(app(state.clone(), 1024), "/readyz").await;
+        let (status, content_type, body) = get(app(state.clone(), 1024), "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, metrics::CONTENT_TYPE);
+        assert!(
+            body.contains("alp_connex_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("alp_connex_http_requests_total{route=\"/readyz\",status=\"503\"} 1\n"),
+            "{body}"
+        );
+        assert!(body.contains("\nprocess_start_time_seconds "), "{body}");
+    }
+}

@@ -1,0 +1,224 @@
+//! The backend's main loop: it only wires the parts.
+//!
+//! ```text
+//! settings ─► Db::new (pool, no I/O) ─► bind http.bind:http.port ─► serve app(shared)
+//!   task: migrate, tried again with back-off while PostgreSQL is away
+//!         (one warning, then quiet) ─► shared.migrated
+//!         a migration that fails ─► error, the process stops (status 1)
+//!   task: connect Valkey, tried again with back-off (one warning)
+//!         ─► shared.valkey (the client reconnects by itself from then on)
+//! SIGINT / SIGTERM ─► no new connections, requests under way answered
+//!         (at most SHUTDOWN_GRACE) ─► pool and Valkey closed ─► status 0
+//! ```
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use super::config::BackendSettings;
+use super::db::{Db, DbError};
+use super::http::{Shared, app};
+use super::metrics::Metrics;
+use crate::connector::Shutdown;
+use crate::store::{self, StoreConfig};
+
+/// First wait before PostgreSQL or Valkey is tried again.
+pub const RETRY_FIRST: Duration = Duration::from_millis(250);
+/// Longest wait between two attempts (the wait doubles up to it).
+pub const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Longest wait for the requests under way after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the backend stopped other than by a signal (already logged).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The pool could not be built.
+    #[error("{0}")]
+    Database(DbError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The schema could not be migrated.
+    #[error("{0}")]
+    Migration(String),
+    /// The server failed.
+    #[error("the HTTP server failed: {0}")]
+    Serve(String),
+}
+
+/// The next wait of a back-off.
+fn next_delay(delay: Duration) -> Duration {
+    delay.saturating_mul(2).min(RETRY_MAX)
+}
+
+/// Runs the backend until SIGINT or SIGTERM.
+pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
+    let started = SystemTime::now();
+    let db = Db::new(&settings.database).map_err(|e| {
+        error!("{e}");
+        RunError::Database(e)
+    })?;
+    let addr = settings.listen();
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        let e = RunError::Listen {
+            addr,
+            reason: e.to_string(),
+        };
+        error!("{e}");
+        e
+    })?;
+    let shared = Arc::new(Shared::new(db.clone(), Metrics::new(started)));
+    info!(
+        listen = %addr,
+        database = %db.target(),
+        valkey = %format!("{}:{}", settings.redis.host, settings.redis.port),
+        "backend started"
+    );
+    let (fatal_tx, fatal_rx) = watch::channel::<Option<String>>(None);
+    let database_task = tokio::spawn(prepare_database(shared.clone(), fatal_tx));
+    let valkey_task = tokio::spawn(connect_valkey(
+        shared.clone(),
+        StoreConfig::from_settings(&settings.redis, &settings.id),
+    ));
+
+    let shutdown = Shutdown::on_signal();
+    let stop = stop_requested(shutdown.clone(), fatal_rx.clone());
+    let server = axum::serve(listener, app(shared.clone(), settings.http.max_body))
+        .with_graceful_shutdown(stop);
+    let grace = async {
+        stop_requested(shutdown, fatal_rx.clone()).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let served = tokio::select! {
+        served = server => served.map_err(|e| RunError::Serve(e.to_string())),
+        () = grace => {
+            warn!("requests still under way {SHUTDOWN_GRACE:?} after the stop: ended");
+            Ok(())
+        }
+    };
+
+    database_task.abort();
+    valkey_task.abort();
+    if let Some(client) = shared.valkey.get() {
+        client.quit().await;
+    }
+    db.close();
+    let fatal = fatal_rx.borrow().clone();
+    match (served, fatal) {
+        (Err(e), _) => {
+            error!("{e}");
+            Err(e)
+        }
+        (Ok(()), Some(reason)) => Err(RunError::Migration(reason)),
+        (Ok(()), None) => {
+            info!("backend stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM, or when a fatal error was reported (a
+/// database task that ended without one reports nothing).
+async fn stop_requested(mut shutdown: Shutdown, mut fatal: watch::Receiver<Option<String>>) {
+    let reported = async move {
+        if fatal.wait_for(Option::is_some).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = shutdown.requested() => {}
+        () = reported => {}
+    }
+}
+
+/// Applies the migrations, trying again while PostgreSQL is away (one
+/// warning, then debug lines); a migration that fails is fatal.
+async fn prepare_database(shared: Arc<Shared>, fatal: watch::Sender<Option<String>>) {
+    let mut delay = RETRY_FIRST;
+    let mut warned = false;
+    loop {
+        match shared.db.migrate().await {
+            Ok(applied) => {
+                for m in &applied {
+                    info!(version = m.version, name = %m.name, "schema migration applied");
+                }
+                let version = shared.db.schema_version().await.ok().flatten();
+                shared.migrated.store(true, Ordering::Release);
+                info!(
+                    database = %shared.db.target(),
+                    schema_version = version.unwrap_or_default(),
+                    "database ready"
+                );
+                return;
+            }
+            Err(DbError::Unavailable { reason }) => {
+                if warned {
+                    debug!(database = %shared.db.target(), "PostgreSQL still not available: {reason}");
+                } else {
+                    warn!(
+                        database = %shared.db.target(),
+                        "PostgreSQL is not available ({reason}); trying again until it is"
+                    );
+                    warned = true;
+                }
+                tokio::time::sleep(delay).await;
+                delay = next_delay(delay);
+            }
+            Err(e) => {
+                error!(database = %shared.db.target(), "{e}");
+                let _ = fatal.send(Some(e.to_string()));
+                return;
+            }
+        }
+    }
+}
+
+/// Connects to Valkey, trying again while it is away (one warning).
+async fn connect_valkey(shared: Arc<Shared>, config: StoreConfig) {
+    let mut delay = RETRY_FIRST;
+    let mut warned = false;
+    loop {
+        match store::connect(&config).await {
+            Ok(client) => {
+                info!(valkey = %config.addr(), "Valkey connected");
+                let _ = shared.valkey.set(client);
+                return;
+            }
+            Err(e) => {
+                if warned {
+                    debug!("Valkey still not available: {e}");
+                } else {
+                    warn!("{e}; trying again until it answers");
+                    warned = true;
+                }
+                tokio::time::sleep(delay).await;
+                delay = next_delay(delay);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_back_off_doubles_up_to_its_cap() {
+        let mut d = RETRY_FIRST;
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            waits.push(d.as_millis());
+            d = next_delay(d);
+        }
+        assert_eq!(waits, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+    }
+}
