@@ -473,12 +473,12 @@ async fn raw_engine(params: Params, frames: Arc<Vec<Vec<u8>>>) -> Res<(SocketAdd
             return;
         };
         while let Some(event) = conn.recv().await {
-            if let Event::Asdu(raw) = event {
-                if raw.first() == Some(&(TypeId::C_IC_NA_1 as u8)) {
-                    for f in frames.iter() {
-                        if conn.send(f.clone()).await.is_err() {
-                            return;
-                        }
+            if let Event::Asdu(raw) = event
+                && raw.first() == Some(&(TypeId::C_IC_NA_1 as u8))
+            {
+                for f in frames.iter() {
+                    if conn.send(f.clone()).await.is_err() {
+                        return;
                     }
                 }
             }

@@ -231,11 +231,11 @@ impl<T: Serialize + Send + 'static> Heartbeat<T> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(FINAL_WRITE, &mut task).await.is_err() {
-                warn!("the last status (stopped) was not written within {FINAL_WRITE:?}");
-                task.abort();
-            }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(FINAL_WRITE, &mut task).await.is_err()
+        {
+            warn!("the last status (stopped) was not written within {FINAL_WRITE:?}");
+            task.abort();
         }
     }
 }

@@ -568,13 +568,12 @@ impl DataPoint {
             }
             _ => {
                 let mut element = self.to_element();
-                if self.quality.nt {
-                    if let Element::M_IT_NA_1 { value }
+                if self.quality.nt
+                    && let Element::M_IT_NA_1 { value }
                     | Element::M_IT_TA_1 { value, .. }
                     | Element::M_IT_TB_1 { value, .. } = &mut element
-                    {
-                        value.invalid = true;
-                    }
+                {
+                    value.invalid = true;
                 }
                 element
             }

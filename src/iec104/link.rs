@@ -441,25 +441,25 @@ impl Link {
         if self.state == State::Closed {
             return;
         }
-        if let Some(sent) = self.unacked_sent.front().copied() {
-            if expired(self.i_frame_t1_deadline(), now) {
-                self.close_with(CloseReason::T1Expired(Unanswered::IFrame {
-                    send_seq: sent.seq,
-                }));
-                return;
-            }
+        if let Some(sent) = self.unacked_sent.front().copied()
+            && expired(self.i_frame_t1_deadline(), now)
+        {
+            self.close_with(CloseReason::T1Expired(Unanswered::IFrame {
+                send_seq: sent.seq,
+            }));
+            return;
         }
-        if let Some((what, deadline)) = self.pending_dt {
-            if expired(deadline, now) {
-                self.close_with(CloseReason::T1Expired(what));
-                return;
-            }
+        if let Some((what, deadline)) = self.pending_dt
+            && expired(deadline, now)
+        {
+            self.close_with(CloseReason::T1Expired(what));
+            return;
         }
-        if let Some(deadline) = self.pending_test {
-            if expired(deadline, now) {
-                self.close_with(CloseReason::T1Expired(Unanswered::TestFrAct));
-                return;
-            }
+        if let Some(deadline) = self.pending_test
+            && expired(deadline, now)
+        {
+            self.close_with(CloseReason::T1Expired(Unanswered::TestFrAct));
+            return;
         }
         if self.unacked_recv > 0 && expired(self.t2_deadline, now) {
             debug!(unacknowledged = self.unacked_recv, "t2 expired");

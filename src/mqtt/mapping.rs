@@ -274,10 +274,10 @@ impl MappingConfig {
             Some(b) => {
                 let b: BrokerSettings =
                     serde_json::from_value(b).map_err(|e| err("broker", e.to_string()))?;
-                if let Some(q) = b.qos {
-                    if q > 1 {
-                        return Err(err("broker.qos", format!("{q}: allowed 0 or 1")));
-                    }
+                if let Some(q) = b.qos
+                    && q > 1
+                {
+                    return Err(err("broker.qos", format!("{q}: allowed 0 or 1")));
                 }
                 Some(b)
             }

@@ -401,12 +401,12 @@ impl Points {
                     refreshed_ms: now_ms,
                     not_topical: false,
                 };
-                if let Some(prev) = old.remove(&key) {
-                    if prev.last.is_some_and(|l| l.type_id == p.type_id) {
-                        state.last = prev.last;
-                        state.refreshed_ms = prev.refreshed_ms;
-                        state.not_topical = prev.not_topical;
-                    }
+                if let Some(prev) = old.remove(&key)
+                    && prev.last.is_some_and(|l| l.type_id == p.type_id)
+                {
+                    state.last = prev.last;
+                    state.refreshed_ms = prev.refreshed_ms;
+                    state.not_topical = prev.not_topical;
                 }
                 points.insert(key, state);
             }

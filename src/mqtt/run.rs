@@ -157,11 +157,10 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                                 s.role.subscriptions_granted = 0;
                                 s.role.subscriptions_refused = 0;
                             });
-                            if let Some(b) = &broker {
-                                if let Err(e) = b.subscribe(&all, settings.broker.qos).await {
+                            if let Some(b) = &broker
+                                && let Err(e) = b.subscribe(&all, settings.broker.qos).await {
                                     warn!("subscription not sent: {e}");
                                 }
-                            }
                             subscribed = all.into_iter().collect();
                         }
                         was_connected = true;

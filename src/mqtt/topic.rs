@@ -187,10 +187,8 @@ fn walk<'a, T>(node: &'a Node<T>, levels: &[&str], dollar_first: bool, out: &mut
     if let Some(next) = node.literal.get(*first) {
         walk(next, rest, false, out);
     }
-    if !dollar_first {
-        if let Some(next) = &node.plus {
-            walk(next, rest, false, out);
-        }
+    if !dollar_first && let Some(next) = &node.plus {
+        walk(next, rest, false, out);
     }
 }
 

@@ -210,7 +210,7 @@ fn c104_ioa(type_index: usize, i: usize) -> u32 {
 /// counter, and stay for odd `i`.
 fn c104_element(t: TypeId, ca: u16, i: usize, generation: usize) -> Element {
     use Element::*;
-    let g = if i % 2 == 0 || is_counter(t) {
+    let g = if i.is_multiple_of(2) || is_counter(t) {
         generation
     } else {
         1

@@ -242,7 +242,7 @@ async fn two_thousand_points_submitted_in_bursts_arrive_in_order() {
             .collect();
         n += size;
         writer.submit(points);
-        if burst % 3 == 0 {
+        if burst.is_multiple_of(3) {
             tokio::task::yield_now().await;
         }
         burst += 1;

@@ -194,12 +194,11 @@ impl Db {
 /// A refinery error: the database going away is [`DbError::Unavailable`]
 /// (tried again), anything else a [`DbError::Migration`].
 fn migration_error(e: refinery::Error) -> DbError {
-    if let refinery::error::Kind::Connection(_, source) = e.kind() {
-        if let Some(pg) = source.downcast_ref::<tokio_postgres::Error>() {
-            if let unavailable @ DbError::Unavailable { .. } = error::classify(pg) {
-                return unavailable;
-            }
-        }
+    if let refinery::error::Kind::Connection(_, source) = e.kind()
+        && let Some(pg) = source.downcast_ref::<tokio_postgres::Error>()
+        && let unavailable @ DbError::Unavailable { .. } = error::classify(pg)
+    {
+        return unavailable;
     }
     DbError::Migration {
         reason: e.to_string(),

@@ -206,10 +206,10 @@ fn ping(addr: SocketAddr, password: Option<&str>) -> bool {
     let Ok(mut stream) = connect(addr) else {
         return false;
     };
-    if let Some(p) = password {
-        if expect_ok(&mut stream, &["AUTH", p]).is_err() {
-            return false;
-        }
+    if let Some(p) = password
+        && expect_ok(&mut stream, &["AUTH", p]).is_err()
+    {
+        return false;
     }
     matches!(request(&mut stream, &["PING"]).as_deref(), Ok("PONG"))
 }
