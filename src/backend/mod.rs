@@ -4,8 +4,9 @@
 //! Built so far: the settings ([`config`]), the database with its embedded
 //! migrations and the repository ([`db`]), the HTTP server with the health
 //! and metrics endpoints ([`http`], [`metrics`]) and the main loop
-//! ([`run()`]). The API routes, OIDC, the push to Valkey and the update
-//! stream come on top of these.
+//! ([`run()`]), and the bearer-token gate the API routes will sit behind
+//! ([`authn`], over [`crate::auth`]). The API routes, the push to Valkey
+//! and the update stream come on top of these.
 //!
 //! ```text
 //!             ┌──────────── backend ───────────────────────────────┐
@@ -18,6 +19,7 @@
 //!             └─────────────────────────────────────────────────────┘
 //! ```
 
+pub mod authn;
 pub mod config;
 pub mod db;
 pub mod http;

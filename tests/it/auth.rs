@@ -199,3 +199,65 @@ async fn an_issuer_whose_discovery_names_another_issuer_is_refused_at_start() {
     .expect_err("a trailing slash is another issuer");
     assert!(e.to_string().contains("not"), "{e}");
 }
+
+/// The gate of the API routes: 401 with the RFC 6750 challenge (no error
+/// code without a token, `invalid_token` with a bad one), 403 below the
+/// route's role, the principal otherwise; the token never in the answer.
+#[tokio::test]
+async fn the_api_gate_answers_401_with_the_challenge_403_below_the_role_and_passes_the_rest() {
+    use alp_connex::backend::authn::require;
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+
+    let issuer = Issuer::start();
+    let v = verifier(&issuer).await;
+    let headers = |token: Option<&str>| {
+        let mut h = HeaderMap::new();
+        if let Some(t) = token {
+            h.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
+            );
+        }
+        h
+    };
+    let body = |r: axum::response::Response| async move {
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+
+    let r = require(&v, &headers(None), Role::Reader).await.unwrap_err();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+
+    let mut expired = issuer.claims(AUD, &["ALP.Admin"]);
+    expired["exp"] = json!(expired["iat"].as_u64().unwrap() - 3600);
+    let token = issuer.mint(&expired);
+    let r = require(&v, &headers(Some(&token)), Role::Reader)
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()[header::WWW_AUTHENTICATE],
+        "Bearer error=\"invalid_token\", error_description=\"expired\""
+    );
+    let text = body(r).await;
+    assert!(
+        text.contains("token expired") && !text.contains(&token),
+        "{text}"
+    );
+
+    let reader = issuer.mint(&issuer.claims(AUD, &["ALP.Reader"]));
+    let r = require(&v, &headers(Some(&reader)), Role::Engineer)
+        .await
+        .unwrap_err();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(body(r).await.contains("role Engineer needed"));
+    let p = require(&v, &headers(Some(&reader)), Role::Reader)
+        .await
+        .unwrap();
+    assert_eq!(p.actor(), "engineer@grid.example");
+}
