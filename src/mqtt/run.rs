@@ -210,8 +210,12 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
                     published = Instant::now();
                 }
                 new = managed.changed(&status) => {
-                    let marked = points.reconfigure(new.mappings.config.clone(), new.max_payload, now_ms());
-                    writer.submit_points(marked);
+                    // A change of the log level or the broker alone leaves the
+                    // mappings (and their 100,000 point states) as they are.
+                    if new.mappings != settings.mappings || new.max_payload != settings.max_payload {
+                        let marked = points.reconfigure(new.mappings.config.clone(), new.max_payload, now_ms());
+                        writer.submit_points(marked);
+                    }
                     if new.broker != settings.broker {
                         info!("managed configuration changed the broker settings: new session");
                         if let Some(b) = broker.take() {
