@@ -6,6 +6,7 @@
 //! ```text
 //! Valkey ── SCAN process:image:* (at start, every RESCAN_EVERY) ─► index: BTreeSet<(casdu, ioa)>
 //!        └─ XREAD BLOCK the update stream (from its end) ─► index.insert ─► broadcast ─► each SSE client
+//!           (on a connection of the follower's own: a blocking read holds its connection)
 //! page request ─► index range after the cursor ─► MGET of the page's keys ─► the points as stored
 //! ```
 //!
@@ -25,9 +26,10 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::http::Shared;
+use super::run::{RETRY_FIRST, next_delay};
 use crate::store::image::{IMAGE_PATTERN, parse_image_key, scan_keys};
 use crate::store::stream::{self, StreamId};
-use crate::store::{StoreClient, StoreError};
+use crate::store::{StoreClient, StoreConfig, StoreError};
 
 /// How often the index is read again whole.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(30);
@@ -155,6 +157,22 @@ fn update_of(entry: &stream::Entry) -> Option<Update> {
     })
 }
 
+/// The follower's own connection, tried again until Valkey answers (the
+/// requests' connection warns about an absent Valkey; this one is quiet).
+async fn connect(config: &StoreConfig) -> StoreClient {
+    let mut delay = RETRY_FIRST;
+    loop {
+        match crate::store::connect(config).await {
+            Ok(client) => return client,
+            Err(e) => {
+                debug!("update stream: Valkey not connected yet: {e}");
+                tokio::time::sleep(delay).await;
+                delay = next_delay(delay);
+            }
+        }
+    }
+}
+
 /// Every image address in Valkey.
 async fn scan_index(client: &StoreClient) -> Result<BTreeSet<(u16, u32)>, StoreError> {
     Ok(scan_keys(client, IMAGE_PATTERN)
@@ -165,15 +183,14 @@ async fn scan_index(client: &StoreClient) -> Result<BTreeSet<(u16, u32)>, StoreE
 }
 
 /// Follows the stream and keeps the index of `shared.image` until
-/// aborted, once Valkey is connected.
-pub async fn follow(shared: Arc<Shared>, stream_name: String) {
+/// aborted, on a Valkey connection of its own (`config`): its `XREAD
+/// BLOCK` holds back every later command of its connection (the client
+/// sends nothing while a blocking command is in flight), so on the
+/// requests' connection every read of a point or a status would wait for
+/// it, up to [`READ_BLOCK`] on an idle stream.
+pub async fn follow(shared: Arc<Shared>, config: StoreConfig, stream_name: String) {
     let image = &shared.image;
-    let client = loop {
-        if let Some(c) = shared.valkey.get() {
-            break c.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let client = connect(&config).await;
     let mut after: Option<StreamId> = None;
     let mut next_scan = Instant::now();
     let mut failing = false;

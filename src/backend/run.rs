@@ -7,6 +7,8 @@
 //!         a migration that fails ─► error, the process stops (status 1)
 //!   task: connect Valkey, tried again with back-off (one warning)
 //!         ─► shared.valkey (the client reconnects by itself from then on)
+//!   task: follow the update stream on a Valkey connection of its own
+//!         (image::follow: its XREAD BLOCK would hold back the requests')
 //! SIGINT / SIGTERM ─► no new connections, requests under way answered
 //!         (at most SHUTDOWN_GRACE) ─► pool and Valkey closed ─► status 0
 //! ```
@@ -108,14 +110,13 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
         Auth::Oidc(o) => Some(tokio::spawn(discover_issuer(shared.clone(), (**o).clone()))),
         Auth::InsecureNoAuth => None,
     };
+    let valkey_config = StoreConfig::from_settings(&settings.redis, &settings.id);
     let image_task = tokio::spawn(super::image::follow(
         shared.clone(),
+        valkey_config.clone(),
         settings.redis.in_stream.clone(),
     ));
-    let valkey_task = tokio::spawn(connect_valkey(
-        shared.clone(),
-        StoreConfig::from_settings(&settings.redis, &settings.id),
-    ));
+    let valkey_task = tokio::spawn(connect_valkey(shared.clone(), valkey_config));
 
     let shutdown = Shutdown::on_signal();
     let stop = stop_requested(shutdown.clone(), fatal_rx.clone());

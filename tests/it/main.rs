@@ -14,6 +14,7 @@ mod support;
 
 mod auth;
 mod backend;
+mod backend_valkey;
 mod cli;
 mod fuzz_corpus;
 mod inbound;
