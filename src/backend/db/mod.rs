@@ -278,3 +278,30 @@ fn check_texts(name: &str, description: &str) -> Result<(), DbError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// What PostgreSQL's jsonb prints for the number `x`: every digit of
+    /// its decimal value, no exponent.
+    fn jsonb_digits(mantissa: &str, exponent: usize) -> String {
+        let digits = mantissa.replace('.', "");
+        let zeros = exponent + 1 - digits.len();
+        format!("{digits}{}", "0".repeat(zeros))
+    }
+
+    #[test]
+    fn numbers_read_back_from_jsonb_digits_as_the_f64_written() {
+        for (x, mantissa, exponent) in [
+            (f64::MAX, "1.7976931348623157", 308),
+            (1.797_693_134_862_315_5e308, "1.7976931348623155", 308),
+            (9.238_091_501_259_061e237, "9.238091501259061", 237),
+        ] {
+            let text = jsonb_digits(mantissa, exponent);
+            let back: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{mantissa}e{exponent} as jsonb prints it: {e}"));
+            assert_eq!(back.as_f64(), Some(x), "{mantissa}e{exponent}");
+        }
+    }
+}
