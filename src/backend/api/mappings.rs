@@ -240,7 +240,6 @@ pub struct Sample {
     pub topic: String,
     /// The payload: a JSON value, or a string holding the message text as
     /// sent (e.g. `"61.5"` or `"{\"t\": 1}"`).
-    #[schema(value_type = Object)]
     pub payload: Value,
 }
 

@@ -170,8 +170,7 @@ pub struct KindSetting {
     /// `string`, `integer`, `number`, `boolean`, `list`, `object`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The role's default (`null`: none).
-    #[schema(value_type = Object)]
+    /// The role's default, of the setting's type (`null`: none).
     pub default: Value,
     /// Lowest value allowed, for numbers.
     pub min: Option<i64>,
