@@ -95,13 +95,16 @@ fn empty_object() -> Value {
 #[serde(deny_unknown_fields)]
 pub struct ConnectorCreate {
     /// Its id (1..=64 of `A-Z a-z 0-9 _ . : -`), the connector's `--id`.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     pub id: String,
     /// Its kind.
     pub kind: ConnectorKind,
     /// Display name, 1..=200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// At most 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
     /// Default true.
     #[serde(default = "yes")]
@@ -118,9 +121,11 @@ pub struct ConnectorCreate {
 #[serde(deny_unknown_fields)]
 pub struct ConnectorUpdate {
     /// Display name, 1..=200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// At most 2000 characters; default empty.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
     /// Whether it gets a configuration.
     pub enabled: bool,

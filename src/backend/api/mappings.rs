@@ -42,10 +42,13 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MappingDoc {
     /// Its id (1..=64 of `A-Z a-z 0-9 _ . : -`).
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     pub id: String,
     /// Display name, 1..=200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// At most 2000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// MQTT topic filter (`+`, `#`, `$share/GROUP/…`).
     pub topic: String,

@@ -82,6 +82,7 @@ pub struct AuditParams {
     /// Only rows of this user.
     pub actor: Option<String>,
     /// At most this many rows, 1..=1000 (default 100), the newest.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -47,12 +47,16 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 #[into_params(parameter_in = Query)]
 pub struct PointsQuery {
     /// Only this common address (0..=65535).
+    #[param(maximum = 65535)]
     pub casdu: Option<u32>,
     /// Only IOAs from this one (0..=16777215).
+    #[param(maximum = 16777215)]
     pub ioa_from: Option<u32>,
     /// Only IOAs up to this one (0..=16777215).
+    #[param(maximum = 16777215)]
     pub ioa_to: Option<u32>,
     /// Points per page, 1..=10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
     /// `next_cursor` of the page before.
     pub cursor: Option<String>,
@@ -222,6 +226,7 @@ pub(super) async fn point(
 #[into_params(parameter_in = Query)]
 pub struct UpdatesQuery {
     /// Only this common address (0..=65535).
+    #[param(maximum = 65535)]
     pub casdu: Option<u32>,
 }
 
