@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{ApiResult, body, field_problem, gate, if_match, json_ok, not_found, with_etag};
+use super::{
+    ApiResult, body, field_problem, gate, if_match, json_ok, known_id, not_found, with_etag,
+};
 use crate::auth::Role;
 use crate::backend::db::{Connector, ConnectorFields, ConnectorKind, NewConnector};
 use crate::backend::http::Shared;
@@ -298,6 +300,7 @@ pub(super) async fn read(
     Path(id): Path<String>,
 ) -> ApiResult {
     gate(&s, &headers, Role::Reader).await?;
+    known_id("connector", &id)?;
     let c = s.db.get_connector(&id).await?;
     Ok(with_etag(
         StatusCode::OK,
@@ -318,6 +321,7 @@ pub(super) async fn update(
     bytes: Bytes,
 ) -> ApiResult {
     let p = gate(&s, &headers, Role::Engineer).await?;
+    known_id("connector", &id)?;
     let expected = if_match(&headers)?;
     let u: ConnectorUpdate = body(&headers, &bytes)?;
     if u.id.as_ref().is_some_and(|given| *given != id) {
@@ -364,6 +368,7 @@ pub(super) async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult {
     let p = gate(&s, &headers, Role::Engineer).await?;
+    known_id("connector", &id)?;
     let expected = if_match(&headers)?;
     s.db.delete_connector(p.actor(), &id, expected).await?;
     s.push_wake.notify_one();
@@ -379,6 +384,7 @@ pub(super) async fn links(
     Path(id): Path<String>,
 ) -> ApiResult {
     gate(&s, &headers, Role::Reader).await?;
+    known_id("connector", &id)?;
     let c = s.db.get_connector(&id).await?;
     let mappings = s.db.get_links(&id).await?;
     Ok(with_etag(
@@ -403,6 +409,7 @@ pub(super) async fn set_links(
     bytes: Bytes,
 ) -> ApiResult {
     let p = gate(&s, &headers, Role::Engineer).await?;
+    known_id("connector", &id)?;
     let expected = if_match(&headers)?;
     let l: Links = body(&headers, &bytes)?;
     let (mappings, version) =
@@ -428,6 +435,7 @@ pub(super) async fn config(
     Path(id): Path<String>,
 ) -> ApiResult {
     gate(&s, &headers, Role::Reader).await?;
+    known_id("connector", &id)?;
     let c = s.db.get_connector(&id).await?;
     let last = s.db.last_config_version(&id).await?;
     let pending = s.db.pending_push(&id).await?;
@@ -474,6 +482,7 @@ pub(super) async fn status(
     Path(id): Path<String>,
 ) -> ApiResult {
     gate(&s, &headers, Role::Reader).await?;
+    known_id("connector", &id)?;
     let client = valkey_client(&s)?;
     let text = store::get_text(client, &store::status_key(&id))
         .await
@@ -544,6 +553,7 @@ pub(super) async fn versions(
     Path(id): Path<String>,
 ) -> ApiResult {
     gate(&s, &headers, Role::Reader).await?;
+    known_id("connector", &id)?;
     s.db.get_connector(&id).await?;
     let all = s.db.list_config_versions(&id).await?;
     Ok(json_ok(
@@ -574,6 +584,7 @@ pub(super) async fn version(
     Path((id, n)): Path<(String, String)>,
 ) -> ApiResult {
     gate(&s, &headers, Role::Reader).await?;
+    known_id("connector", &id)?;
     let n = version_number(&id, &n)?;
     let v = s.db.get_config_version(&id, n).await?;
     let previous = if n > 1 {
@@ -605,6 +616,7 @@ pub(super) async fn restore(
     Path((id, n)): Path<(String, String)>,
 ) -> ApiResult {
     let p = gate(&s, &headers, Role::Admin).await?;
+    known_id("connector", &id)?;
     let expected = if_match(&headers)?;
     let n = version_number(&id, &n)?;
     let c = s.db.restore_version(p.actor(), &id, n, expected).await?;

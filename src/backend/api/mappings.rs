@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiResult, body, field_problem, gate, if_match, json_ok, with_etag};
+use super::{
+    ApiError, ApiResult, body, field_problem, gate, if_match, json_ok, known_id, with_etag,
+};
 use crate::auth::Role;
 use crate::backend::db::{Mapping, MappingFields, NewMapping};
 use crate::backend::http::Shared;
@@ -184,6 +186,7 @@ pub(super) async fn read(
     Path(id): Path<String>,
 ) -> ApiResult {
     gate(&s, &headers, Role::Reader).await?;
+    known_id("mapping", &id)?;
     let m = s.db.get_mapping(&id).await?;
     Ok(with_etag(StatusCode::OK, m.version, &mapping_out(&m)))
 }
@@ -200,6 +203,7 @@ pub(super) async fn update(
     bytes: Bytes,
 ) -> ApiResult {
     let p = gate(&s, &headers, Role::Engineer).await?;
+    known_id("mapping", &id)?;
     let expected = if_match(&headers)?;
     let v: Value = body(&headers, &bytes)?;
     if let Some(given) = v.get("id")
@@ -230,6 +234,7 @@ pub(super) async fn remove(
     Path(id): Path<String>,
 ) -> ApiResult {
     let p = gate(&s, &headers, Role::Engineer).await?;
+    known_id("mapping", &id)?;
     let expected = if_match(&headers)?;
     s.db.delete_mapping(p.actor(), &id, expected).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -130,6 +130,13 @@ pub(super) async fn audit(
             })
         })
         .transpose()?;
+    if q.actor.as_deref().is_some_and(|a| a.contains('\0')) {
+        return Err(field_problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "actor",
+            "must not contain a NUL character",
+        ));
+    }
     let limit = q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT);
     if !(1..=AUDIT_MAX_LIMIT).contains(&limit) {
         return Err(field_problem(

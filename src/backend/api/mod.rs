@@ -27,6 +27,8 @@ mod mappings;
 mod misc;
 pub mod openapi;
 mod points;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -39,6 +41,7 @@ use tracing::error;
 use super::db::{Conflict, DbError};
 use super::http::{Shared, problem_with};
 use crate::auth::{Principal, Role};
+use crate::config::common::is_valid_id;
 
 /// The API's routes (the caller adds the state).
 pub fn router() -> Router<Arc<Shared>> {
@@ -74,6 +77,17 @@ pub fn field_problem(status: StatusCode, field: &str, detail: &str) -> ApiError 
     let mut extra = Map::new();
     extra.insert(String::from("field"), json!(field));
     ApiError::from(problem_with(status, Some(detail), extra))
+}
+
+/// An id of the path that no connector or mapping can have (outside the
+/// contract's rule: 1..=64 of `A-Z a-z 0-9 _ . : -`) is a 404, answered
+/// without asking the database (whose text takes no NUL character).
+pub fn known_id(what: &str, id: &str) -> Result<(), ApiError> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(not_found(&format!("{what} {id:?}")))
+    }
 }
 
 /// A 404 problem for an entity that does not exist.

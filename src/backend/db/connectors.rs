@@ -11,7 +11,7 @@ use super::model::{
     connector_from_row,
 };
 use super::settle::{begin_write, settle};
-use super::{Db, check_id, check_texts, check_version, row_of};
+use super::{Db, check_id, check_json_text, check_texts, check_version, row_of};
 
 /// Checks what a connector's change sets.
 fn check_fields(fields: &ConnectorFields) -> Result<(), DbError> {
@@ -19,7 +19,7 @@ fn check_fields(fields: &ConnectorFields) -> Result<(), DbError> {
     if !fields.settings.is_object() {
         return Err(DbError::invalid("settings", "must be a JSON object"));
     }
-    Ok(())
+    check_json_text("settings", &fields.settings)
 }
 
 /// The connector, locked for the rest of the transaction, checked against

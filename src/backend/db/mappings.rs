@@ -16,7 +16,7 @@ use super::model::{
     column, mapping_from_row,
 };
 use super::settle::{begin_write, settle};
-use super::{Db, check_id, check_texts, check_version, row_of};
+use super::{Db, check_id, check_json_text, check_texts, check_version, row_of};
 use crate::backend::policy;
 
 /// Checks what a mapping's change sets: its texts, and its body as an
@@ -28,8 +28,11 @@ fn check_fields(id: &str, fields: &MappingFields) -> Result<(), DbError> {
             "id",
             "is the mapping's own id, not part of its body",
         )),
-        Value::Object(_) => policy::check_mapping(&policy::mapping_element(id, &fields.body))
-            .map_err(|r| DbError::invalid(r.field, r.message)),
+        Value::Object(_) => {
+            policy::check_mapping(&policy::mapping_element(id, &fields.body))
+                .map_err(|r| DbError::invalid(r.field, r.message))?;
+            check_json_text("", &fields.body)
+        }
         _ => Err(DbError::invalid("body", "must be a JSON object")),
     }
 }

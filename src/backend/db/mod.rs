@@ -37,6 +37,8 @@ mod settle;
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
@@ -254,6 +256,46 @@ fn check_id(id: &str) -> Result<(), DbError> {
     }
 }
 
+/// Where the first NUL character of a JSON value is, `field` extended by
+/// the path to it (`settings.broker.host`, `points[0].value`; a key with
+/// one: the object holding it), or `None`.
+fn nul_in(field: &str, v: &Value) -> Option<String> {
+    let join = |key: &str| {
+        if field.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{field}.{key}")
+        }
+    };
+    match v {
+        Value::String(s) => s.contains('\0').then(|| field.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_in(&format!("{field}[{i}]"), x)),
+        Value::Object(map) => map.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                Some(field.to_owned())
+            } else {
+                nul_in(&join(k), x)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses a JSON value holding a NUL character (PostgreSQL's jsonb takes
+/// none), naming where; `field` is its name, `body` when empty.
+fn check_json_text(field: &str, v: &Value) -> Result<(), DbError> {
+    match nul_in(field, v) {
+        Some(place) => Err(DbError::invalid(
+            if place.is_empty() { "body" } else { &place },
+            "must not contain a NUL character",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks a display name and a description (PostgreSQL's text takes no
 /// NUL character).
 fn check_texts(name: &str, description: &str) -> Result<(), DbError> {
@@ -281,7 +323,44 @@ fn check_texts(name: &str, description: &str) -> Result<(), DbError> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
+    use serde_json::json;
+
+    use super::*;
+
+    fn refused_at(field: &str, v: &Value) -> Option<String> {
+        match check_json_text(field, v) {
+            Ok(()) => None,
+            Err(DbError::Invalid { field, .. }) => Some(field),
+            Err(e) => panic!("not an invalid value: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_nul_character_in_json_is_refused_naming_its_place() {
+        let host = json!({"broker": {"host": "mqtt\u{0}"}});
+        assert_eq!(
+            refused_at("settings", &host).as_deref(),
+            Some("settings.broker.host")
+        );
+        let point = json!({"topic": "a/b", "points": [{"value": "$.a"}, {"value": "$.b\u{0}"}]});
+        assert_eq!(refused_at("", &point).as_deref(), Some("points[1].value"));
+        let key = json!({"broker": {"ho\u{0}st": 1}});
+        assert_eq!(
+            refused_at("settings", &key).as_deref(),
+            Some("settings.broker")
+        );
+        assert_eq!(
+            refused_at("", &json!({"a\u{0}": 1})).as_deref(),
+            Some("body")
+        );
+        assert_eq!(
+            refused_at(
+                "settings",
+                &json!({"broker": {"host": "mqtt", "port": 1883}})
+            ),
+            None
+        );
+    }
 
     /// What PostgreSQL's jsonb prints for the number `x`: every digit of
     /// its decimal value, no exponent.
