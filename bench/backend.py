@@ -15,7 +15,8 @@ each kind. Then:
    `GET /api/v1/connectors/{id}` and on a 1,000-point page
    `GET /api/v1/points?limit=1000`, each as fast as answers come:
    requests/s and the latency percentiles (target >= 5,000 authenticated
-   reads/s);
+   reads/s), and the backend's CPU time per request (user + system, from
+   /proc: what the figure would be on cores of its own);
 2. paced: the same two at a fixed 1,000 requests/s (bench/backend.lua
    schedules the requests: wrk2's constant rate without its correction of
    coordinated omission; Debian has no wrk2): the latency percentiles
@@ -393,14 +394,16 @@ def main():
                    ("GET /api/v1/points?limit=1000", "/api/v1/points?limit=1000")]
         if "reads" in parts:
             for name, path in targets:
+                cpu0 = cpu_seconds(stack.backend.p.pid)
                 r = wrk(stack, path, token, 2, args.connections, args.duration)
+                cpu_us = (cpu_seconds(stack.backend.p.pid) - cpu0) / max(1, r["requests"]) * 1e6
                 line = (f"{name}, authenticated, as fast as answered (wrk 2 threads, {args.connections} connections, "
                         f"{args.duration} s): {r['rps']:,.0f} requests/s")
                 if "connectors" in path:
                     line += f" -> ratio to the target 5,000/s {r['rps'] / READS_TARGET:.2f}"
                 else:
                     line += f" ({r['rps'] * 1000:,.0f} points/s)"
-                print(f"{line}; {describe(r)}")
+                print(f"{line}; {describe(r)}; backend CPU {cpu_us:.0f} µs per request")
         if "paced" in parts:
             for name, path in targets:
                 connections = 50 if "points" in path else 20
