@@ -183,6 +183,20 @@ describe('the local OpenID provider', () => {
     );
   });
 
+  test('an authorization request of the web client without PKCE is refused', async () => {
+    const auth = new URL(discovery.authorization_endpoint);
+    auth.search = new URLSearchParams({
+      client_id: 'alp-connex-ui', response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 's',
+    }).toString();
+    const res = await fetch(auth, { redirect: 'manual' });
+    assert.equal(res.status, 303);
+    const back = new URL(res.headers.get('location'));
+    assert.equal(`${back.origin}${back.pathname}`, REDIRECT);
+    assert.equal(back.searchParams.get('error'), 'invalid_request');
+    assert.match(back.searchParams.get('error_description'), /requires PKCE/);
+    assert.equal(back.searchParams.get('code'), null);
+  });
+
   test('a redirect URI that is not registered is refused', async () => {
     await assert.rejects(
       userToken({ issuer: op.issuer, user: 'admin', password: PASSWORDS.admin, redirectUri: 'http://127.0.0.1:1/' }),
