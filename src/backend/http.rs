@@ -48,6 +48,8 @@ pub struct Shared {
     pub migrated: AtomicBool,
     /// The counters of `/metrics`.
     pub metrics: Metrics,
+    /// Notified after every committed change: the pusher looks at once.
+    pub push_wake: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -58,6 +60,7 @@ impl Shared {
             valkey: OnceLock::new(),
             migrated: AtomicBool::new(false),
             metrics,
+            push_wake: tokio::sync::Notify::new(),
         }
     }
 }

@@ -24,6 +24,8 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod metrics;
+pub mod policy;
+mod push;
 mod run;
 
 pub use run::{RETRY_FIRST, RETRY_MAX, RunError, SHUTDOWN_GRACE, run};

@@ -56,7 +56,7 @@ pub enum RunError {
 }
 
 /// The next wait of a back-off.
-fn next_delay(delay: Duration) -> Duration {
+pub(super) fn next_delay(delay: Duration) -> Duration {
     delay.saturating_mul(2).min(RETRY_MAX)
 }
 
@@ -85,6 +85,7 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
     );
     let (fatal_tx, fatal_rx) = watch::channel::<Option<String>>(None);
     let database_task = tokio::spawn(prepare_database(shared.clone(), fatal_tx));
+    let push_task = tokio::spawn(super::push::run(shared.clone()));
     let valkey_task = tokio::spawn(connect_valkey(
         shared.clone(),
         StoreConfig::from_settings(&settings.redis, &settings.id),
@@ -108,6 +109,7 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
 
     database_task.abort();
     valkey_task.abort();
+    push_task.abort();
     if let Some(client) = shared.valkey.get() {
         client.quit().await;
     }

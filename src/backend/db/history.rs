@@ -210,4 +210,13 @@ impl Db {
             .await?;
         Ok(())
     }
+
+    /// How many pushes are pending.
+    pub async fn pending_pushes(&self) -> Result<i64, DbError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT count(*) AS n FROM push_outbox", &[])
+            .await?;
+        column(&row, "n")
+    }
 }
