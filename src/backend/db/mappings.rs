@@ -36,7 +36,7 @@ fn check_fields(id: &str, fields: &MappingFields) -> Result<(), DbError> {
 
 /// The mapping, locked for the rest of the transaction, checked against
 /// the version expected.
-async fn lock_mapping(
+pub(super) async fn lock_mapping(
     tx: &Transaction<'_>,
     id: &str,
     expected: Option<i64>,
@@ -54,7 +54,7 @@ async fn lock_mapping(
 }
 
 /// The connectors linking a mapping, sorted.
-async fn users_of(tx: &Transaction<'_>, mapping: &str) -> Result<Vec<String>, DbError> {
+pub(super) async fn users_of(tx: &Transaction<'_>, mapping: &str) -> Result<Vec<String>, DbError> {
     let rows = tx
         .query(
             "SELECT connector_id FROM connector_mappings WHERE mapping_id = $1 \

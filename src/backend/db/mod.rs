@@ -32,6 +32,7 @@ pub mod error;
 mod history;
 mod mappings;
 pub mod model;
+mod restore;
 mod settle;
 
 use std::time::Duration;
