@@ -1,0 +1,135 @@
+// Login with OpenID Connect: authorization code flow with PKCE
+// (oidc-client-ts), configured at run time from GET /api/ui-config so that
+// one build serves every deployment.
+//
+// The tokens live in memory only (InMemoryWebStorage): a reload or a new tab
+// signs in again through the provider, which has its own session and usually
+// answers without a form. Only the short-lived state of a login under way
+// (the PKCE verifier) is in sessionStorage, because it has to survive the
+// redirect to the provider and back; the library removes it on return.
+//
+// Renewal: automaticSilentRenew uses the refresh token when the provider gave
+// one, else a hidden iframe at /auth/silent. When renewal fails or the API
+// answers 401, the app asks for a clean re-login (sessionExpired below).
+
+import { InMemoryWebStorage, UserManager, WebStorageStateStore, type User } from 'oidc-client-ts';
+import type { UiConfig } from '../api/types';
+
+export const CALLBACK_PATH = '/auth/callback';
+export const SILENT_PATH = '/auth/silent';
+export const SIGNED_OUT_PATH = '/signed-out';
+
+let manager: UserManager | null = null;
+let current: User | null = null;
+let noAuth = false;
+const expiredListeners = new Set<() => void>();
+const userListeners = new Set<(u: User | null) => void>();
+
+export function makeManager(cfg: UiConfig): UserManager | null {
+  if (!cfg.issuer || !cfg.client_id) {
+    noAuth = true;
+    return null;
+  }
+  const origin = window.location.origin;
+  manager = new UserManager({
+    authority: cfg.issuer,
+    client_id: cfg.client_id,
+    redirect_uri: origin + CALLBACK_PATH,
+    silent_redirect_uri: origin + SILENT_PATH,
+    post_logout_redirect_uri: origin + SIGNED_OUT_PATH,
+    response_type: 'code',
+    scope: cfg.scope ?? 'openid profile',
+    userStore: new WebStorageStateStore({ store: new InMemoryWebStorage() }),
+    stateStore: new WebStorageStateStore({ store: window.sessionStorage }),
+    automaticSilentRenew: true,
+    loadUserInfo: false,
+    monitorSession: false,
+  });
+  manager.events.addUserLoaded((u) => setUser(u));
+  manager.events.addUserUnloaded(() => setUser(null));
+  manager.events.addSilentRenewError(() => sessionExpired());
+  manager.events.addAccessTokenExpired(() => sessionExpired());
+  return manager;
+}
+
+function setUser(u: User | null) {
+  current = u;
+  for (const l of userListeners) l(u);
+}
+
+export function onUser(l: (u: User | null) => void): () => void {
+  userListeners.add(l);
+  return () => userListeners.delete(l);
+}
+
+/** The bearer token for the API, or null without authentication. */
+export function accessToken(): string | null {
+  return current?.access_token ?? null;
+}
+
+export function authDisabled(): boolean {
+  return noAuth;
+}
+
+export function currentUser(): User | null {
+  return current;
+}
+
+/** Called on a 401 from the API and when renewal fails. */
+export function sessionExpired(): void {
+  if (noAuth) return;
+  for (const l of expiredListeners) l();
+}
+
+export function onSessionExpired(l: () => void): () => void {
+  expiredListeners.add(l);
+  return () => expiredListeners.delete(l);
+}
+
+function here(): string {
+  return window.location.pathname + window.location.search + window.location.hash;
+}
+
+/** Goes to the provider's login; back at the same page afterwards. */
+export async function signIn(returnTo: string = here()): Promise<void> {
+  if (!manager) return;
+  await manager.signinRedirect({ state: { returnTo } });
+}
+
+export async function signOut(): Promise<void> {
+  if (!manager) return;
+  const user = current;
+  await manager.removeUser();
+  try {
+    await manager.signoutRedirect({ id_token_hint: user?.id_token });
+  } catch {
+    // A provider without an end-session endpoint: the local sign-out is all.
+    window.location.assign(SIGNED_OUT_PATH);
+  }
+}
+
+/** The page's part of a login: handles the callbacks, returns whether the app should render. */
+export async function startAuth(m: UserManager | null): Promise<'app' | 'none' | 'signed-out'> {
+  const path = window.location.pathname;
+  if (!m) return 'app';
+  if (path === SILENT_PATH) {
+    await m.signinSilentCallback();
+    return 'none';
+  }
+  if (path === SIGNED_OUT_PATH) return 'signed-out';
+  if (path === CALLBACK_PATH) {
+    const user = await m.signinRedirectCallback();
+    setUser(user);
+    const state = user.state as { returnTo?: string } | undefined;
+    const to = state?.returnTo && state.returnTo.startsWith('/') && !state.returnTo.startsWith('//') ? state.returnTo : '/';
+    window.history.replaceState(null, '', to);
+    return 'app';
+  }
+  const user = await m.getUser();
+  if (user && !user.expired) {
+    setUser(user);
+    return 'app';
+  }
+  await signIn();
+  return 'none';
+}
