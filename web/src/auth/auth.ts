@@ -9,15 +9,19 @@
 // redirect to the provider and back; the library removes it on return.
 //
 // Renewal: automaticSilentRenew uses the refresh token when the provider gave
-// one, else a hidden iframe at /auth/silent. When renewal fails or the API
-// answers 401, the app asks for a clean re-login (sessionExpired below).
+// one, else a hidden iframe. When renewal fails or the API answers 401, the
+// app asks for a clean re-login (sessionExpired below).
+//
+// Every redirect comes back to the app's root (ORIGIN/): the one URI to
+// register at the provider (Entra ID: a "single-page application" redirect
+// URI), for the login, the silent renewal and the sign-out alike. The root
+// tells them apart by the query (`code`/`error` and `state`) and by whether
+// it runs in the renewal's iframe.
 
 import { InMemoryWebStorage, UserManager, WebStorageStateStore, type User } from 'oidc-client-ts';
 import type { UiConfig } from '../api/types';
 
-export const CALLBACK_PATH = '/auth/callback';
-export const SILENT_PATH = '/auth/silent';
-export const SIGNED_OUT_PATH = '/signed-out';
+const SIGNED_OUT_FLAG = 'alp-connex.signed-out';
 
 let manager: UserManager | null = null;
 let current: User | null = null;
@@ -34,9 +38,9 @@ export function makeManager(cfg: UiConfig): UserManager | null {
   manager = new UserManager({
     authority: cfg.issuer,
     client_id: cfg.client_id,
-    redirect_uri: origin + CALLBACK_PATH,
-    silent_redirect_uri: origin + SILENT_PATH,
-    post_logout_redirect_uri: origin + SIGNED_OUT_PATH,
+    redirect_uri: `${origin}/`,
+    silent_redirect_uri: `${origin}/`,
+    post_logout_redirect_uri: `${origin}/`,
     response_type: 'code',
     scope: cfg.scope ?? 'openid profile',
     userStore: new WebStorageStateStore({ store: new InMemoryWebStorage() }),
@@ -93,31 +97,48 @@ function here(): string {
 /** Goes to the provider's login; back at the same page afterwards. */
 export async function signIn(returnTo: string = here()): Promise<void> {
   if (!manager) return;
+  try {
+    window.sessionStorage.removeItem(SIGNED_OUT_FLAG);
+  } catch {
+    // no storage: nothing to clear
+  }
   await manager.signinRedirect({ state: { returnTo } });
 }
 
 export async function signOut(): Promise<void> {
   if (!manager) return;
   const user = current;
+  try {
+    window.sessionStorage.setItem(SIGNED_OUT_FLAG, '1');
+  } catch {
+    // no storage: the root signs in again instead of saying "signed out"
+  }
   await manager.removeUser();
   try {
     await manager.signoutRedirect({ id_token_hint: user?.id_token });
   } catch {
     // A provider without an end-session endpoint: the local sign-out is all.
-    window.location.assign(SIGNED_OUT_PATH);
+    window.location.assign('/');
   }
 }
 
 /** The page's part of a login: handles the callbacks, returns whether the app should render. */
 export async function startAuth(m: UserManager | null): Promise<'app' | 'none' | 'signed-out'> {
-  const path = window.location.pathname;
   if (!m) return 'app';
-  if (path === SILENT_PATH) {
+  const q = new URLSearchParams(window.location.search);
+  const isCallback = window.location.pathname === '/' && q.has('state') && (q.has('code') || q.has('error'));
+  if (isCallback && window.parent !== window) {
     await m.signinSilentCallback();
     return 'none';
   }
-  if (path === SIGNED_OUT_PATH) return 'signed-out';
-  if (path === CALLBACK_PATH) {
+  let signedOut = false;
+  try {
+    signedOut = window.sessionStorage.getItem(SIGNED_OUT_FLAG) === '1';
+  } catch {
+    // no storage
+  }
+  if (signedOut && !isCallback) return 'signed-out';
+  if (isCallback) {
     const user = await m.signinRedirectCallback();
     setUser(user);
     const state = user.state as { returnTo?: string } | undefined;
