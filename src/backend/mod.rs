@@ -25,5 +25,6 @@ pub mod db;
 pub mod http;
 pub mod metrics;
 mod run;
+pub mod ui;
 
 pub use run::{RETRY_FIRST, RETRY_MAX, RunError, SHUTDOWN_GRACE, run};
