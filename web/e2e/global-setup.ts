@@ -12,7 +12,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,6 +91,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const logs = join(repo, '.build/e2e/logs');
   mkdirSync(logs, { recursive: true });
   const work = mkdtempSync(join(tmpdir(), 'alp-connex-e2e-'));
+  // PostgreSQL (as `postgres` when run by root) must reach its directory inside.
+  chmodSync(work, 0o755);
   const services: Service[] = [];
   const teardown = async () => {
     for (const s of [...services].reverse()) await stop(s);
