@@ -11,7 +11,9 @@
 //!   `migrating` or `outdated`, `valkey` `down`;
 //! - `GET /metrics`: the Prometheus text format ([`super::metrics`]).
 //!
-//! Anything else is 404 `application/problem+json` (RFC 9457). Every
+//! With `http.ui_dir` set, every other path is the web UI ([`super::ui`]);
+//! an unknown path under `/api/`, and without the UI any other path, is
+//! 404 `application/problem+json` (RFC 9457). Every
 //! answer is counted by route and status; bodies are limited to
 //! `http.max_body`.
 
@@ -24,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use serde::Serialize;
 use serde_json::json;
 use tracing::Instrument;
@@ -104,12 +106,34 @@ impl Shared {
 /// The router of the backend over `shared`; request bodies are limited to
 /// `max_body` bytes.
 pub fn app(shared: Arc<Shared>, max_body: usize) -> Router {
-    Router::new()
+    app_serving_ui(shared, max_body, None)
+}
+
+/// The web UI a backend serves: the directory of the build and the
+/// Content-Security-Policy of its pages ([`super::ui`]).
+#[derive(Debug, Clone)]
+pub struct UiFiles {
+    /// `http.ui_dir`.
+    pub dir: std::path::PathBuf,
+    /// The policy, naming the OpenID provider.
+    pub csp: String,
+}
+
+/// [`app`], and with `ui` the web UI on every path that is not the API's:
+/// an unknown path under `/api/` stays a 404 problem.
+pub fn app_serving_ui(shared: Arc<Shared>, max_body: usize, ui: Option<&UiFiles>) -> Router {
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .merge(super::api::router())
-        .fallback(not_found)
+        .merge(super::api::router());
+    let routes = match ui {
+        Some(ui) => routes
+            .route("/api/{*rest}", any(not_found))
+            .merge(super::ui::router(&ui.dir, &ui.csp)),
+        None => routes.fallback(not_found),
+    };
+    routes
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(shared)
@@ -164,10 +188,13 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     // A JSON error body is ours already (a problem, or /readyz's 503).
-    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
-        v.as_bytes().starts_with(b"application/problem+json")
-            || v.as_bytes().starts_with(b"application/json")
-    });
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"application/json")
+        });
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), ERROR_BODY_MAX)
             .await
