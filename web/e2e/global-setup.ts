@@ -141,7 +141,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
         'http', '--bind', '127.0.0.1', '--port', String(backendPort), '--ui-dir', join(repo, 'web/dist'),
         'database', '--url', `postgres://postgres@127.0.0.1:${pgPort}/alp_connex`,
         'redis', '--host', redis,
-        'oidc', '--issuer', issuer, '--audience', 'api://alp-connex',
+        'oidc', '--issuer', issuer, '--audience', 'api://alp-connex', '--ui-scope', 'openid profile api://alp-connex/access',
       ],
       logs,
     );

@@ -34,10 +34,10 @@ test('an admin logs in through the provider form and sees the dashboard', async 
 test('an admin creates an MQTT connector and a mapping, dry-runs and links it, and sees the connector connected and the points live with their quality', async ({ page, shot }) => {
   await login(page, 'admin', '/connectors');
   await page.getByRole('link', { name: 'New connector' }).click();
-  await page.getByLabel('Kind').selectOption('mqtt');
+  await page.getByLabel('Kind', { exact: true }).selectOption('mqtt');
   await page.getByLabel('ID', { exact: true }).fill(mqttId());
-  await page.getByLabel('Name').fill('E2E sensors');
-  await expect(page.getByLabel('broker.host')).toBeVisible();
+  await page.getByLabel('Name', { exact: true }).fill('E2E sensors');
+  await expect(page.getByLabel('broker.host', { exact: true })).toBeVisible();
   await shot('new-connector-form');
   await page.getByRole('button', { name: 'Create connector' }).click();
   await expect(page).toHaveURL(new RegExp(`/connectors/${mqttId()}$`));
@@ -45,7 +45,7 @@ test('an admin creates an MQTT connector and a mapping, dry-runs and links it, a
 
   await page.goto('/mappings/new');
   await page.getByLabel('ID', { exact: true }).fill(MAPPING);
-  await page.getByLabel('Name').fill('ss-01 transformer');
+  await page.getByLabel('Name', { exact: true }).fill('ss-01 transformer');
   await page.getByLabel('Topic filter').fill(TOPIC);
   await fillPoint(page, 1, {
     CASDU: '101',
@@ -104,6 +104,7 @@ test('an admin creates an MQTT connector and a mapping, dry-runs and links it, a
 test('a field error of the API is shown at its field', async ({ page, shot }) => {
   await login(page, 'engineer', '/mappings/new');
   await page.getByLabel('ID', { exact: true }).fill('e2e-bad-path');
+  await page.getByLabel('Name', { exact: true }).fill('bad path');
   await page.getByLabel('Topic filter').fill('substations/ss-01/door/dc-1');
   await fillPoint(page, 1, { CASDU: '101', IOA: '10', type: 'M_SP_NA_1', 'value path': '$.door[' });
   await page.getByRole('button', { name: 'Create mapping' }).click();
@@ -116,7 +117,7 @@ test('a field error of the API is shown at its field', async ({ page, shot }) =>
 
 test('an admin edits a connector, sees the change in the version diff and restores the version before', async ({ page, shot }) => {
   await login(page, 'admin', `/connectors/${mqttId()}`);
-  await page.getByLabel('silence_timeout').fill('120');
+  await page.getByLabel('silence_timeout', { exact: true }).fill('120');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect(page.getByRole('status').filter({ hasText: /Saved as version/ })).toBeVisible();
 
@@ -133,7 +134,7 @@ test('an admin edits a connector, sees the change in the version diff and restor
   await page.getByRole('button', { name: `Restore version ${n}` }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Restore' }).click();
   await expect(page.getByRole('status').filter({ hasText: /Restored/ })).toBeVisible();
-  await expect(page.getByLabel('silence_timeout')).toHaveValue('');
+  await expect(page.getByLabel('silence_timeout', { exact: true })).toHaveValue('');
   await expect(versions.getByRole('listitem').first()).toContainText('current');
   await shot('restored');
 });
@@ -142,15 +143,15 @@ test('a stale write is refused with a clear message and the edits are kept', asy
   await login(page, 'admin', `/connectors/${mqttId()}`);
   const other = await context.newPage();
   await other.goto(`/connectors/${mqttId()}`);
-  await other.getByLabel('Description').fill('changed in another tab');
+  await other.getByLabel('Description', { exact: true }).fill('changed in another tab');
   await other.getByRole('button', { name: 'Save', exact: true }).click();
   await expect(other.getByRole('status').filter({ hasText: /Saved as version/ })).toBeVisible();
   await other.close();
 
-  await page.getByLabel('Description').fill('my change');
+  await page.getByLabel('Description', { exact: true }).fill('my change');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect(page.getByRole('alert').filter({ hasText: 'Someone else changed this' })).toBeVisible();
-  await expect(page.getByLabel('Description')).toHaveValue('my change');
+  await expect(page.getByLabel('Description', { exact: true })).toHaveValue('my change');
   await shot('stale-write');
 });
 

@@ -1,4 +1,4 @@
-import { lazy, Suspense } from 'react';
+import { lazy, Suspense, useState } from 'react';
 import { QueryClientProvider } from '@tanstack/react-query';
 import { createBrowserRouter, RouterProvider, useRouteError, Link } from 'react-router';
 import { makeQueryClient } from './api/hooks';
@@ -42,7 +42,9 @@ function NotFound() {
   );
 }
 
-const router = createBrowserRouter([
+// Made when the app first renders: after the login callback has put the
+// page's own address back (history.replaceState), which the router reads.
+const makeRouter = () => createBrowserRouter([
   {
     element: <Layout />,
     errorElement: <RouteError />,
@@ -66,6 +68,7 @@ const router = createBrowserRouter([
 const queryClient = makeQueryClient();
 
 export function App() {
+  const [router] = useState(makeRouter);
   return (
     <QueryClientProvider client={queryClient}>
       <RouterProvider router={router} />

@@ -12,6 +12,8 @@ export interface UiConfig {
   issuer: string | null;
   client_id: string | null;
   scope: string | null;
+  /** The resource indicator (RFC 8707) to name, for issuers that need one. */
+  resource?: string | null;
 }
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -43,6 +43,7 @@ export function makeManager(cfg: UiConfig): UserManager | null {
     post_logout_redirect_uri: `${origin}/`,
     response_type: 'code',
     scope: cfg.scope ?? 'openid profile',
+    resource: cfg.resource ?? undefined,
     userStore: new WebStorageStateStore({ store: new InMemoryWebStorage() }),
     stateStore: new WebStorageStateStore({ store: window.sessionStorage }),
     automaticSilentRenew: true,
