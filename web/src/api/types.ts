@@ -37,9 +37,9 @@ export interface SettingSchema {
   key: string;
   type: SettingType;
   default?: Json;
-  min?: number;
-  max?: number;
-  values?: Json[];
+  min?: number | null;
+  max?: number | null;
+  values?: Json[] | null;
   doc?: string;
 }
 

@@ -74,4 +74,18 @@ describe('form generation from a kind settings', () => {
     expect(parseField(groups!, '{nope')).toEqual({ error: 'is not valid JSON' });
     expect(parseField(groups!, '[1]')).toEqual({ error: 'must be a JSON object' });
   });
+
+  it('reads the API null for no range and no values, and a string with values as a choice', () => {
+    const [level, host] = fieldsOf([
+      { key: 'log_level', type: 'string', default: 'info', min: null, max: null, values: ['debug', 'info'], doc: '' },
+      { key: 'broker.host', type: 'string', default: '127.0.0.1', min: null, max: null, values: null, doc: '' },
+    ]);
+    expect(level!.type).toBe('enum');
+    expect(parseField(level!, 'loud')).toEqual({ error: 'must be one of debug, info' });
+    expect(host!.type).toBe('string');
+    expect([host!.min, host!.max, host!.values]).toEqual([undefined, undefined, undefined]);
+    const [port] = fieldsOf([{ key: 'port', type: 'integer', default: 2404, min: 1, max: null, doc: '' }]);
+    expect(parseField(port!, '70000')).toEqual({ value: 70000 });
+    expect(parseField(port!, '0')).toEqual({ error: 'must be in 1..=' });
+  });
 });

@@ -37,15 +37,17 @@ export function describeDefault(value: Json | undefined): string {
 export function fieldsOf(settings: SettingSchema[]): Field[] {
   return settings.map((s) => {
     const path = s.key.split('.');
+    const values = s.values ?? undefined;
     return {
       key: s.key,
       path,
-      type: s.type,
+      // A string with a few allowed values (log_level) is a choice.
+      type: s.type === 'string' && values && values.length > 0 ? 'enum' : s.type,
       label: s.key,
       default: s.default,
-      min: s.min,
-      max: s.max,
-      values: s.values,
+      min: s.min ?? undefined,
+      max: s.max ?? undefined,
+      values,
       doc: s.doc ?? '',
       placeholder: describeDefault(s.default),
       group: path.length > 1 ? (path[0] ?? '') : '',

@@ -10,9 +10,11 @@ export function fieldId(key: string): string {
 
 function hint(f: Field): string {
   const parts: string[] = [];
+  // The role's own description names the range; without one, ours.
   if (f.doc) parts.push(f.doc);
-  if (f.min !== undefined || f.max !== undefined) parts.push(`range ${f.min ?? ''}..=${f.max ?? ''}`);
-  if (f.default !== undefined && f.default !== null && describeDefault(f.default) !== '') parts.push(`default ${describeDefault(f.default)}`);
+  else if (f.min !== undefined || f.max !== undefined) parts.push(`range ${f.min ?? ''}..=${f.max ?? ''}`);
+  if (f.default !== undefined && f.default !== null && describeDefault(f.default) !== '' && !/default/i.test(f.doc))
+    parts.push(`default ${describeDefault(f.default)}`);
   if (f.type === 'list') parts.push('items separated by commas');
   if (f.type === 'object') parts.push('JSON');
   return parts.join(' · ');

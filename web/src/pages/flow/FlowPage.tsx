@@ -21,7 +21,7 @@ function FlowNodeView({ data }: NodeProps<Node<FlowData>>) {
   return (
     <div className={`flow-node tone-border-${n.tone}`}>
       {n.column > 0 && <Handle type="target" position={Position.Left} />}
-      <div className="flow-node-label">{n.label}</div>
+      <div className="flow-node-label" title={n.label}>{n.label}</div>
       <div className="flow-node-detail">{n.detail}</div>
       {n.column < 4 && <Handle type="source" position={Position.Right} />}
     </div>
@@ -93,6 +93,7 @@ export default function FlowPage() {
               edges={edges}
               nodeTypes={nodeTypes}
               fitView
+              fitViewOptions={{ maxZoom: 1 }}
               nodesDraggable={false}
               nodesConnectable={false}
               proOptions={{ hideAttribution: false }}
