@@ -391,6 +391,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_the_ui_an_app_route_gets_the_page_and_an_unknown_api_path_a_problem() {
+        let dir = std::env::temp_dir().join(format!("alp-connex-http-ui-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), "<!doctype html><title>ui</title>").unwrap();
+        let ui = UiFiles {
+            dir: dir.clone(),
+            csp: String::from("default-src 'self'"),
+        };
+        let app = || app_serving_ui(unreachable_state(), 1024, Some(&ui));
+        let (status, content_type, body) = get(app(), "/connectors/mqtt-1").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, "text/html");
+        assert_eq!(body, "<!doctype html><title>ui</title>");
+        let (status, content_type, _) = get(app(), "/api/v1/nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(content_type, "application/problem+json");
+        let (status, _, body) = get(app(), "/healthz").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "{\"status\":\"ok\"}")
+        );
+        let (status, content_type, _) = get(app(), "/api/ui-config").await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::OK, "application/json")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
     async fn healthz_answers_200_whatever_the_database() {
         let state = unreachable_state();
         let (status, content_type, body) = get(app(state, 1024), "/healthz").await;
