@@ -107,9 +107,12 @@ export interface DataPoint {
 }
 
 export interface DryRunResult {
+  /** The sample's topic matches the mapping's filter. */
+  topic_matched?: boolean;
+  /** ... and its `match` holds: the mapping takes the message. */
   matched: boolean;
   points: DataPoint[];
-  errors: { casdu: number; ioa: number; error: string }[];
+  errors: { casdu: number; ioa: number; kind?: string; error: string }[];
 }
 
 export interface Links {

@@ -227,8 +227,10 @@ function DryRun({ form }: { form: MappingForm }) {
 function DryRunResultView({ r }: { r: DryRunResult }) {
   return (
     <div aria-live="polite" className="dry-result">
-      {!r.matched ? (
-        <p className="banner banner-warn">The message does not match this mapping (its topic or its match): it would write nothing.</p>
+      {r.topic_matched === false ? (
+        <p className="banner banner-warn">The sample's topic does not match the mapping's topic filter: the mapping would not see this message.</p>
+      ) : !r.matched ? (
+        <p className="banner banner-warn">The message is filtered out by the mapping's match: it would write nothing.</p>
       ) : (
         <p>
           {r.points.length} data point{r.points.length === 1 ? '' : 's'}
@@ -266,7 +268,7 @@ function DryRunResultView({ r }: { r: DryRunResult }) {
         <ul className="error-list" aria-label="Errors of the dry run">
           {r.errors.map((e, i) => (
             <li key={i} className="error-text">
-              CASDU {e.casdu}, IOA {e.ioa}: {e.error}
+              CASDU {e.casdu}, IOA {e.ioa}{e.kind ? ` (${e.kind.replace(/_/g, ' ')})` : ''}: {e.error}
             </li>
           ))}
         </ul>
