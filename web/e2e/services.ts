@@ -67,9 +67,12 @@ export function start(
 ): Service {
   const log = join(logDir, `${name}.log`);
   const fd = openSync(log, 'w');
+  // The binary refuses ALP_CONNEX_* variables that name no setting (the
+  // test tooling's own, such as ALP_CONNEX_BIN): none is passed on.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ALP_CONNEX_')));
   const child = spawn(program, args, {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: { ...inherited, ...opts.env },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);
