@@ -103,6 +103,11 @@ pub struct HttpArgs {
     #[arg(long, value_name = "BYTES")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_body: Option<u64>,
+    /// Directory of the built web UI (web/dist), served on the same origin
+    /// [default: none, the API only].
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui_dir: Option<String>,
     /// `database`, `redis` or `oidc` may follow.
     #[command(subcommand)]
     #[serde(skip)]
@@ -411,6 +416,8 @@ pub struct HttpSettings {
     pub port: u16,
     /// Largest request body accepted, bytes.
     pub max_body: usize,
+    /// The built web UI served on the API's origin (holds `index.html`).
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 /// The PostgreSQL database (section `database`): one server, no TLS.
@@ -563,6 +570,8 @@ pub struct RawHttp {
     pub bind: String,
     pub port: u64,
     pub max_body: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui_dir: Option<String>,
 }
 
 impl Default for RawHttp {
@@ -571,6 +580,7 @@ impl Default for RawHttp {
             bind: DEFAULT_HTTP_BIND.to_owned(),
             port: DEFAULT_HTTP_PORT.into(),
             max_body: DEFAULT_MAX_BODY,
+            ui_dir: None,
         }
     }
 }
@@ -903,6 +913,7 @@ impl RawSettings {
             bind,
             port: ranged("http.port", self.http.port, &PORT_RANGE, "")?,
             max_body: ranged("http.max_body", self.http.max_body, &MAX_BODY_RANGE, "")?,
+            ui_dir: self.http.ui_dir.map(std::path::PathBuf::from),
         };
         let auth = if self.insecure_no_auth {
             if self.oidc.issuer.is_some() {
@@ -976,6 +987,11 @@ pub fn setting_docs() -> Vec<SettingDoc> {
                 "Largest request body accepted, bytes, {}; a larger one is refused with 413.",
                 r(&MAX_BODY_RANGE)
             ),
+        ),
+        example(
+            "http.ui_dir",
+            "Directory of the built web UI (web/dist after npm ci && npm run build in web/), served on the API's origin; it must hold index.html. None by default: the API only.",
+            "\"/usr/share/alp-connex/web\"",
         ),
         example(
             "database.url",
@@ -1072,12 +1088,25 @@ pub fn setting_docs() -> Vec<SettingDoc> {
 /// connectors'.
 pub const MANAGED_KEYS: [(&str, &str); 0] = [];
 
+/// `http.ui_dir` must be a directory holding the built UI's `index.html`.
+fn check_ui_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
+    if !dir.join("index.html").is_file() {
+        return Err(ConfigError::invalid(
+            "http.ui_dir",
+            dir.display(),
+            "holds no index.html: build the UI first (npm ci && npm run build in web/)",
+        ));
+    }
+    Ok(())
+}
+
 impl RoleSettings for BackendSettings {
     type Raw = RawSettings;
     const ROLE: &'static str = "backend";
     const ENV_EXAMPLE_KEY: &'static str = "http.port";
     const ENV_STRING_KEYS: &'static [&'static str] = &[
         "http.bind",
+        "http.ui_dir",
         "database.url",
         "database.host",
         "database.user",
@@ -1113,6 +1142,9 @@ impl RoleSettings for BackendSettings {
             &MAX_BODY_RANGE,
             "",
         )?;
+        if let Some(dir) = &self.http.ui_dir {
+            check_ui_dir(dir)?;
+        }
         match &self.auth {
             Auth::Oidc(oidc) => oidc.validate()?,
             Auth::InsecureNoAuth => {

@@ -111,7 +111,8 @@ fn defaults_are_the_documented_ones() {
         HttpSettings {
             bind: ip("0.0.0.0"),
             port: 8080,
-            max_body: 1_048_576
+            max_body: 1_048_576,
+            ui_dir: None,
         }
     );
     assert_eq!(s.database.target(), "127.0.0.1:5432");
@@ -364,10 +365,29 @@ fn bad_database_values_are_refused_naming_the_setting_and_the_range() {
 }
 
 #[test]
+fn the_ui_dir_comes_from_any_layer_and_must_hold_index_html() {
+    jail(|jail| {
+        oidc_env(jail);
+        jail.create_dir("dist")?;
+        jail.create_file("dist/index.html", "<!doctype html>")?;
+        let s = with_oidc(&["http", "--ui-dir", "dist"]).load().unwrap();
+        assert_eq!(s.http.ui_dir, Some(std::path::PathBuf::from("dist")));
+        jail.set_env("ALP_CONNEX_HTTP__UI_DIR", "dist");
+        let s = with_oidc(&[]).load().unwrap();
+        assert_eq!(s.http.ui_dir, Some(std::path::PathBuf::from("dist")));
+        Ok(())
+    });
+}
+
+#[test]
 fn bad_http_values_are_refused_naming_the_setting_and_the_range() {
     jail(|jail| {
         oidc_env(jail);
-        let cases: [(&[&str], &str); 4] = [
+        let cases: [(&[&str], &str); 5] = [
+            (
+                &["http", "--ui-dir", "/nonexistent/web/dist"],
+                "http.ui_dir = /nonexistent/web/dist: holds no index.html: build the UI first (npm ci && npm run build in web/)",
+            ),
             (
                 &["http", "--port", "0"],
                 "http.port = 0: must be in 1..=65535",

@@ -11,7 +11,9 @@
 //!   `migrating` or `outdated`, `valkey` `down`;
 //! - `GET /metrics`: the Prometheus text format ([`super::metrics`]).
 //!
-//! Anything else is 404 `application/problem+json` (RFC 9457). Every
+//! With `http.ui_dir` set, every other path is the web UI ([`super::ui`]);
+//! an unknown path under `/api/`, and without the UI any other path, is
+//! 404 `application/problem+json` (RFC 9457). Every
 //! answer is counted by route and status; bodies are limited to
 //! `http.max_body`.
 
@@ -24,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use serde::Serialize;
 use serde_json::json;
 use tracing::Instrument;
@@ -104,12 +106,34 @@ impl Shared {
 /// The router of the backend over `shared`; request bodies are limited to
 /// `max_body` bytes.
 pub fn app(shared: Arc<Shared>, max_body: usize) -> Router {
-    Router::new()
+    app_serving_ui(shared, max_body, None)
+}
+
+/// The web UI a backend serves: the directory of the build and the
+/// Content-Security-Policy of its pages ([`super::ui`]).
+#[derive(Debug, Clone)]
+pub struct UiFiles {
+    /// `http.ui_dir`.
+    pub dir: std::path::PathBuf,
+    /// The policy, naming the OpenID provider.
+    pub csp: String,
+}
+
+/// [`app`], and with `ui` the web UI on every path that is not the API's:
+/// an unknown path under `/api/` stays a 404 problem.
+pub fn app_serving_ui(shared: Arc<Shared>, max_body: usize, ui: Option<&UiFiles>) -> Router {
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .merge(super::api::router())
-        .fallback(not_found)
+        .merge(super::api::router());
+    let routes = match ui {
+        Some(ui) => routes
+            .route("/api/{*rest}", any(not_found))
+            .merge(super::ui::router(&ui.dir, &ui.csp)),
+        None => routes.fallback(not_found),
+    };
+    routes
         .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(shared)
@@ -364,6 +388,36 @@ mod tests {
             content_type,
             String::from_utf8(body.to_vec()).unwrap(),
         )
+    }
+
+    #[tokio::test]
+    async fn with_the_ui_an_app_route_gets_the_page_and_an_unknown_api_path_a_problem() {
+        let dir = std::env::temp_dir().join(format!("alp-connex-http-ui-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), "<!doctype html><title>ui</title>").unwrap();
+        let ui = UiFiles {
+            dir: dir.clone(),
+            csp: String::from("default-src 'self'"),
+        };
+        let app = || app_serving_ui(unreachable_state(), 1024, Some(&ui));
+        let (status, content_type, body) = get(app(), "/connectors/mqtt-1").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, "text/html");
+        assert_eq!(body, "<!doctype html><title>ui</title>");
+        let (status, content_type, _) = get(app(), "/api/v1/nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(content_type, "application/problem+json");
+        let (status, _, body) = get(app(), "/healthz").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "{\"status\":\"ok\"}")
+        );
+        let (status, content_type, _) = get(app(), "/api/ui-config").await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::OK, "application/json")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]

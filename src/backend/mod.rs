@@ -35,5 +35,6 @@ pub mod metrics;
 pub mod policy;
 mod push;
 mod run;
+pub mod ui;
 
 pub use run::{RETRY_FIRST, RETRY_MAX, RunError, SHUTDOWN_GRACE, run};

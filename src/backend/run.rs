@@ -23,7 +23,7 @@ use tracing::{debug, error, info, warn};
 
 use super::config::{Auth, BackendSettings, OidcSettings};
 use super::db::{Db, DbError};
-use super::http::{AuthMode, Shared, UiConfig, app};
+use super::http::{AuthMode, Shared, UiConfig, UiFiles, app_serving_ui};
 use super::metrics::Metrics;
 use crate::auth::{AuthConfig, RoleNames, Verifier};
 use crate::connector::Shutdown;
@@ -120,8 +120,18 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
 
     let shutdown = Shutdown::on_signal();
     let stop = stop_requested(shutdown.clone(), fatal_rx.clone());
-    let server = axum::serve(listener, app(shared.clone(), settings.http.max_body))
-        .with_graceful_shutdown(stop);
+    let ui = settings.http.ui_dir.as_ref().map(|dir| UiFiles {
+        dir: dir.clone(),
+        csp: super::ui::content_security_policy(match &settings.auth {
+            Auth::Oidc(o) => Some(o.issuer.as_str()),
+            Auth::InsecureNoAuth => None,
+        }),
+    });
+    if let Some(ui) = &ui {
+        info!(ui_dir = %ui.dir.display(), "serving the web UI");
+    }
+    let router = app_serving_ui(shared.clone(), settings.http.max_body, ui.as_ref());
+    let server = axum::serve(listener, router).with_graceful_shutdown(stop);
     let grace = async {
         stop_requested(shutdown, fatal_rx.clone()).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
