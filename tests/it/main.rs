@@ -16,6 +16,7 @@ mod auth;
 mod backend;
 mod cli;
 mod fuzz_corpus;
+mod health;
 mod inbound;
 mod inbound_stations;
 mod interop;
