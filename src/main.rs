@@ -76,6 +76,11 @@ enum CheckedRole {
     Backend(BackendArgs),
 }
 
+/// The allocator of the static (musl) build: see Cargo.toml.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status of a configuration error.
 const EXIT_CONFIG: u8 = 2;
 
@@ -83,20 +88,14 @@ fn main() -> ExitCode {
     match Cli::parse().role {
         Role::Iec104Inbound(args) => configured(&args, |layers, settings, log| {
             log_settings(&settings);
-            run_role(async move {
-                alp_connex::inbound::run(layers, settings, log).await;
-                Ok::<(), std::convert::Infallible>(())
-            })
+            run_role(alp_connex::inbound::run(layers, settings, log))
         }),
         Role::Iec104Server(args) => configured(&args, |layers, settings, log| {
             run_role(alp_connex::server::run(layers, settings, log))
         }),
         Role::Mqtt(args) => configured(&args, |layers, settings, log| {
             log_settings(&settings);
-            run_role(async move {
-                alp_connex::mqtt::run(layers, settings, log).await;
-                Ok::<(), std::convert::Infallible>(())
-            })
+            run_role(alp_connex::mqtt::run(layers, settings, log))
         }),
         Role::Backend(args) => configured(&args, |_, settings, _| {
             log_settings(&settings);

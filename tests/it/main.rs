@@ -20,6 +20,7 @@ mod health;
 mod inbound;
 mod inbound_stations;
 mod interop;
+mod metrics;
 mod mqtt;
 mod mqtt_sim;
 mod peer_selftest;
