@@ -16,6 +16,8 @@
 //! - [`metrics`]: the status's counters as Prometheus metrics on
 //!   `GET /metrics` (`metrics_bind`), refreshed per scrape as the heartbeat
 //!   refreshes them.
+//! - [`systemd`]: readiness, the watchdog and stopping through the systemd
+//!   notify protocol (nothing outside systemd).
 //! - [`LogControl`]: the log level, changeable at run time.
 //! - [`Shutdown`]: SIGINT or SIGTERM, awaited by every loop of the role.
 //!
@@ -38,6 +40,7 @@
 pub mod managed;
 pub mod metrics;
 pub mod status;
+pub mod systemd;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -43,6 +43,7 @@ use super::config::InboundSettings;
 use super::session::{Output, Session, SessionConfig};
 use crate::config::{Layers, RoleSettings};
 use crate::connector::metrics::{Exposition, render_valkey};
+use crate::connector::systemd;
 use crate::connector::{
     LogControl, Managed, MetricsServer, Refresh, RoleMetrics, Shutdown, State, Status, StatusCell,
     ValkeyStatus, now_ms,
@@ -310,6 +311,11 @@ pub async fn run(
     let mut session = Session::new(&id, SessionConfig::from_client(&settings.client));
     adopt_earlier_points(&store_cfg, &id, &mut session).await;
     publish(&ctx.status, &session);
+    systemd::ready(&format!(
+        "started; connecting to {}:{}",
+        settings.client.host, settings.client.port
+    ));
+    let _watchdog = systemd::watchdog(&ctx.status);
     let mut endpoint = 0usize;
     // The grace runs from the start: points taken over from an earlier run
     // are marked when no data transfer starts within it.
@@ -373,6 +379,7 @@ pub async fn run(
         }
     }
     info!("stopping");
+    systemd::stopping();
     publish(&ctx.status, &session);
     set_link(&ctx.status, ClientState::Stopped, None);
     if let Err(e) = ctx.writer.flush(Duration::from_secs(5)).await {

@@ -30,6 +30,7 @@ use super::config::MqttSettings;
 use super::points::{MappingCounters, Points};
 use crate::config::{Layers, RoleSettings};
 use crate::connector::metrics::{Exposition, Kind, render_valkey};
+use crate::connector::systemd;
 use crate::connector::{
     LogControl, Managed, MetricsServer, Refresh, RoleMetrics, Shutdown, State, Status, StatusCell,
     ValkeyStatus, now_ms,
@@ -237,6 +238,11 @@ pub async fn run(
         .unwrap_or(start);
     let mut points = Points::new(&id, settings.mappings.config.clone(), settings.max_payload);
     adopt_earlier_points(&store_cfg, &id, &mut points, &writer).await;
+    systemd::ready(&format!(
+        "started; connecting to the broker at {}",
+        settings.broker.remote()
+    ));
+    let _watchdog = systemd::watchdog(&status);
 
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -377,6 +383,7 @@ pub async fn run(
         }
     }
     info!("stopping");
+    systemd::stopping();
     publish(&status, &points, messages);
     status.set_state(State::Stopped);
     if let Err(e) = writer.flush(Duration::from_secs(5)).await {

@@ -32,6 +32,7 @@ use super::follow::{self, Following};
 use super::image::ValkeyImage;
 use crate::config::{Layers, RoleSettings};
 use crate::connector::metrics::Exposition;
+use crate::connector::systemd;
 use crate::connector::{
     LogControl, Managed, MetricsServer, Refresh, RoleMetrics, Shutdown, State, Status, StatusCell,
 };
@@ -232,6 +233,8 @@ pub async fn run(
         None => None,
     };
     let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| refresh(s));
+    systemd::ready(&format!("listening on {addr}"));
+    let _watchdog = systemd::watchdog(&status);
 
     loop {
         tokio::select! {
@@ -327,6 +330,7 @@ pub async fn run(
         }
     }
     info!("stopping");
+    systemd::stopping();
     heartbeat.stop().await;
     drop(following);
     Ok(())

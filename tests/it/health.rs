@@ -213,3 +213,81 @@ fn settings_that_cannot_be_read_are_unhealthy_with_exit_1_not_docker_s_reserved_
         "unhealthy: iec104-inbound: configuration: client.port = 70000: must be in 1..=65535\n"
     );
 }
+
+/// The notifications `alp-connex` sends to a notify socket of the test's
+/// own, as systemd would receive them (`Type=notify`, `WatchdogSec=`).
+struct NotifySocket {
+    socket: std::os::unix::net::UnixDatagram,
+    dir: crate::support::TempDir,
+}
+
+impl NotifySocket {
+    fn new() -> NotifySocket {
+        let dir = crate::support::TempDir::new("notify");
+        let socket = std::os::unix::net::UnixDatagram::bind(dir.path().join("notify"))
+            .expect("a notify socket");
+        socket.set_read_timeout(Some(T)).expect("timeout");
+        NotifySocket { socket, dir }
+    }
+
+    fn path(&self) -> String {
+        self.dir.path().join("notify").display().to_string()
+    }
+
+    fn next(&self) -> String {
+        let mut buf = [0u8; 1024];
+        let n = self.socket.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+}
+
+#[test]
+fn under_systemd_the_server_reports_ready_feeds_the_watchdog_and_says_it_stops() {
+    let valkey = ValkeyGuard::start();
+    let notify = NotifySocket::new();
+    let port = free_port();
+    let path = notify.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_alp-connex"))
+        .args([
+            "iec104-server",
+            "--id",
+            "sd",
+            "server",
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(["--port", &port.to_string()])
+        .args(["redis", "--host", &format!("127.0.0.1:{}", valkey.port())])
+        .env("NOTIFY_SOCKET", &path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start alp-connex iec104-server");
+    assert_eq!(
+        notify.next(),
+        format!("READY=1\nSTATUS=listening on 127.0.0.1:{port}\n")
+    );
+    // At half the watchdog interval, with the state as the status line.
+    let started = Instant::now();
+    for _ in 0..3 {
+        let fed = notify.next();
+        assert!(
+            fed.starts_with("WATCHDOG=1\nSTATUS=listening since "),
+            "{fed:?}"
+        );
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
+    crate::support::send_signal(child.id(), libc::SIGTERM).expect("SIGTERM");
+    let mut last = notify.next();
+    while last.starts_with("WATCHDOG=1") {
+        last = notify.next();
+    }
+    assert_eq!(last, "STOPPING=1\n");
+    assert!(child.wait().expect("the exit").success());
+}
