@@ -14,7 +14,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use super::http::problem;
+use super::http::{AuthMode, Shared, problem};
 use crate::auth::{AuthError, Principal, Role, Verifier};
 
 /// The principal of a request whose token is valid and whose role is at
@@ -24,6 +24,50 @@ pub async fn require(
     headers: &HeaderMap,
     needed: Role,
 ) -> Result<Principal, Response> {
+    check(verifier, headers, needed).await.map_err(|(_, r)| r)
+}
+
+/// The gate of the API routes over the backend's state: without
+/// authentication (`--insecure-no-auth`) every request is an Admin's;
+/// with it, [`require`], 503 until the issuer was reached, and each refusal
+/// counted by reason (`forbidden` for a role too low).
+pub async fn gate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    needed: Role,
+) -> Result<Principal, Response> {
+    let verifier = match &shared.auth {
+        AuthMode::Insecure => {
+            return Ok(Principal {
+                subject: String::from("insecure-no-auth"),
+                username: Some(String::from("insecure-no-auth")),
+                object_id: None,
+                role: Some(Role::Admin),
+            });
+        }
+        AuthMode::Oidc { verifier, .. } => verifier.get(),
+    };
+    let Some(verifier) = verifier else {
+        shared.metrics.auth_failure("issuer_unreachable");
+        return Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("the token issuer has not been reached yet; try again"),
+        ));
+    };
+    check(verifier, headers, needed)
+        .await
+        .map_err(|(reason, r)| {
+            shared.metrics.auth_failure(reason);
+            r
+        })
+}
+
+/// [`require`] with the reason of a refusal.
+async fn check(
+    verifier: &Verifier,
+    headers: &HeaderMap,
+    needed: Role,
+) -> Result<Principal, (&'static str, Response)> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| {
@@ -35,12 +79,15 @@ pub async fn require(
         Ok(value) => verifier.verify(value).await,
         Err(e) => Err(e),
     }
-    .map_err(|e| unauthorized(&e))?;
+    .map_err(|e| (e.reason(), unauthorized(&e)))?;
     match principal.role {
         Some(role) if role >= needed => Ok(principal),
-        _ => Err(problem(
-            StatusCode::FORBIDDEN,
-            Some(&format!("role {needed:?} needed")),
+        _ => Err((
+            "forbidden",
+            problem(
+                StatusCode::FORBIDDEN,
+                Some(&format!("role {needed:?} needed")),
+            ),
         )),
     }
 }

@@ -83,7 +83,7 @@ pub enum BackendSection {
     /// Connection to Valkey; may be followed by `oidc`.
     Redis(Box<BackendRedisArgs>),
     /// The OpenID Connect issuer whose tokens the API accepts.
-    Oidc(OidcArgs),
+    Oidc(Box<OidcArgs>),
     /// Print a commented TOML file with every setting and its default.
     ConfigGen,
 }
@@ -117,7 +117,7 @@ pub enum AfterHttp {
     /// Connection to Valkey; may be followed by `oidc`.
     Redis(Box<BackendRedisArgs>),
     /// The OpenID Connect issuer whose tokens the API accepts.
-    Oidc(OidcArgs),
+    Oidc(Box<OidcArgs>),
 }
 
 /// The `database` section.
@@ -168,7 +168,7 @@ pub enum AfterDatabase {
     /// Connection to Valkey; may be followed by `oidc`.
     Redis(Box<BackendRedisArgs>),
     /// The OpenID Connect issuer whose tokens the API accepts.
-    Oidc(OidcArgs),
+    Oidc(Box<OidcArgs>),
 }
 
 /// The `redis` section of the backend: the shared one, which `oidc` may
@@ -187,7 +187,7 @@ pub struct BackendRedisArgs {
 #[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum AfterRedis {
     /// The OpenID Connect issuer whose tokens the API accepts.
-    Oidc(OidcArgs),
+    Oidc(Box<OidcArgs>),
 }
 
 /// The `oidc` section.
@@ -219,6 +219,21 @@ pub struct OidcArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_role: Option<String>,
+    /// The web UI's client id at the issuer [default: alp-connex-ui].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui_client_id: Option<String>,
+    /// The scopes the web UI asks for, e.g. "openid profile
+    /// api://alp-connex/access" [default: openid profile].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui_scope: Option<String>,
+    /// The resource indicator (RFC 8707) the web UI names, for issuers that
+    /// need one to issue a JWT for this API; none by default (Entra ID
+    /// takes the API from the scope).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui_resource: Option<String>,
 }
 
 /// The sections given on the command line, wherever they stand in the
@@ -486,13 +501,19 @@ pub struct OidcSettings {
     pub engineer_role: String,
     /// App role that may do everything.
     pub admin_role: String,
+    /// The web UI's client id.
+    pub ui_client_id: String,
+    /// The scopes the web UI asks for.
+    pub ui_scope: String,
+    /// The resource indicator the web UI names, if any.
+    pub ui_resource: Option<String>,
 }
 
 /// How the API authenticates its callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     /// Bearer tokens of an OpenID Connect issuer.
-    Oidc(OidcSettings),
+    Oidc(Box<OidcSettings>),
     /// None at all (`insecure_no_auth`, loopback only).
     InsecureNoAuth,
 }
@@ -607,7 +628,16 @@ pub struct RawOidc {
     pub reader_role: String,
     pub engineer_role: String,
     pub admin_role: String,
+    pub ui_client_id: String,
+    pub ui_scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui_resource: Option<String>,
 }
+
+/// The web UI's default client id.
+pub const DEFAULT_UI_CLIENT_ID: &str = "alp-connex-ui";
+/// The web UI's default scopes.
+pub const DEFAULT_UI_SCOPE: &str = "openid profile";
 
 impl Default for RawOidc {
     fn default() -> Self {
@@ -618,6 +648,9 @@ impl Default for RawOidc {
             reader_role: DEFAULT_READER_ROLE.to_owned(),
             engineer_role: DEFAULT_ENGINEER_ROLE.to_owned(),
             admin_role: DEFAULT_ADMIN_ROLE.to_owned(),
+            ui_client_id: DEFAULT_UI_CLIENT_ID.to_owned(),
+            ui_scope: DEFAULT_UI_SCOPE.to_owned(),
+            ui_resource: None,
         }
     }
 }
@@ -820,6 +853,9 @@ impl RawOidc {
             reader_role: self.reader_role,
             engineer_role: self.engineer_role,
             admin_role: self.admin_role,
+            ui_client_id: self.ui_client_id,
+            ui_scope: self.ui_scope,
+            ui_resource: self.ui_resource,
         })
     }
 }
@@ -830,6 +866,8 @@ impl OidcSettings {
         check_issuer(&self.issuer)?;
         non_empty("oidc.audience", &self.audience)?;
         non_empty("oidc.roles_claim", &self.roles_claim)?;
+        non_empty("oidc.ui_client_id", &self.ui_client_id)?;
+        non_empty("oidc.ui_scope", &self.ui_scope)?;
         let roles = [
             ("oidc.reader_role", &self.reader_role),
             ("oidc.engineer_role", &self.engineer_role),
@@ -875,7 +913,7 @@ impl RawSettings {
             }
             Auth::InsecureNoAuth
         } else {
-            Auth::Oidc(self.oidc.resolve()?)
+            Auth::Oidc(Box::new(self.oidc.resolve()?))
         };
         Ok(BackendSettings {
             database: self.database.resolve(&id)?,
@@ -1013,6 +1051,19 @@ pub fn setting_docs() -> Vec<SettingDoc> {
             "oidc.admin_role",
             "App role that may do everything, restore and audit included, not empty, different from the other roles.",
         ),
+        doc(
+            "oidc.ui_client_id",
+            "The web UI's client id at the issuer (a public client with the authorization code flow and PKCE), not empty.",
+        ),
+        doc(
+            "oidc.ui_scope",
+            "The scopes the web UI asks for, space-separated, not empty; with Entra ID add the API's scope, e.g. \"openid profile api://alp-connex/access\".",
+        ),
+        example(
+            "oidc.ui_resource",
+            "The resource indicator (RFC 8707) the web UI names when logging in, for issuers that need one to issue a JWT for this API; none by default.",
+            "\"api://alp-connex\"",
+        ),
     ]);
     docs
 }
@@ -1039,6 +1090,9 @@ impl RoleSettings for BackendSettings {
         "oidc.reader_role",
         "oidc.engineer_role",
         "oidc.admin_role",
+        "oidc.ui_client_id",
+        "oidc.ui_scope",
+        "oidc.ui_resource",
     ];
     const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &MANAGED_KEYS;
 

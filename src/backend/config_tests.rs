@@ -126,14 +126,17 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(s.database.connection.get_ssl_mode(), SslMode::Disable);
     assert_eq!(
         s.auth,
-        Auth::Oidc(OidcSettings {
+        Auth::Oidc(Box::new(OidcSettings {
             issuer: ISSUER.into(),
             audience: "api://x".into(),
             roles_claim: "roles".into(),
             reader_role: "ALP.Reader".into(),
             engineer_role: "ALP.Engineer".into(),
             admin_role: "ALP.Admin".into(),
-        })
+            ui_client_id: "alp-connex-ui".into(),
+            ui_scope: "openid profile".into(),
+            ui_resource: None,
+        }))
     );
     assert_eq!(s.validate(), Ok(()));
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());

@@ -15,18 +15,19 @@
 //! answer is counted by route and status; bodies are limited to
 //! `http.max_body`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::db::{Db, latest_schema_version};
 use super::metrics::{self, Metrics};
@@ -36,6 +37,35 @@ use crate::store::{self, StoreClient};
 pub const READY_DATABASE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest wait for Valkey's `PING` in `/readyz`.
 pub const READY_VALKEY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How the API authenticates.
+#[derive(Debug)]
+pub enum AuthMode {
+    /// Bearer tokens of an OpenID Connect issuer: the verifier once the
+    /// issuer was reached, and what the web UI needs to log in.
+    Oidc {
+        /// Set once the discovery document and the keys were read.
+        verifier: OnceLock<Arc<crate::auth::Verifier>>,
+        /// The web UI's login settings (`GET /api/ui-config`).
+        ui: UiConfig,
+    },
+    /// None (`--insecure-no-auth`, loopback only): every caller is Admin.
+    Insecure,
+}
+
+/// The web UI's login settings, served at `GET /api/ui-config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct UiConfig {
+    /// The issuer (authority) to log in at; `null` without authentication.
+    pub issuer: Option<String>,
+    /// The UI's client id at the issuer.
+    pub client_id: Option<String>,
+    /// The scopes to ask for.
+    pub scope: Option<String>,
+    /// The resource indicator (RFC 8707) to ask the token for, where the
+    /// issuer needs one.
+    pub resource: Option<String>,
+}
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -48,16 +78,25 @@ pub struct Shared {
     pub migrated: AtomicBool,
     /// The counters of `/metrics`.
     pub metrics: Metrics,
+    /// Notified after every committed change: the pusher looks at once.
+    pub push_wake: tokio::sync::Notify,
+    /// The index of the process image and the live updates.
+    pub image: super::image::Image,
+    /// How callers are authenticated.
+    pub auth: AuthMode,
 }
 
 impl Shared {
     /// The state before the database and Valkey are reached.
-    pub fn new(db: Db, metrics: Metrics) -> Self {
+    pub fn new(db: Db, metrics: Metrics, auth: AuthMode) -> Self {
         Self {
             db,
             valkey: OnceLock::new(),
             migrated: AtomicBool::new(false),
             metrics,
+            push_wake: tokio::sync::Notify::new(),
+            image: super::image::Image::new(),
+            auth,
         }
     }
 }
@@ -69,33 +108,109 @@ pub fn app(shared: Arc<Shared>, max_body: usize) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .merge(super::api::router())
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(shared.clone(), count))
+        .layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(shared)
 }
 
-/// Counts the answer by matched route and status.
-async fn count(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+/// The header carrying a request's id, taken from the request when it has
+/// a usable one, else made; always sent back.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The longest error body turned into a problem's detail, bytes.
+const ERROR_BODY_MAX: usize = 4096;
+
+/// A request id given by the caller, if usable: 1..=64 of `A-Z a-z 0-9 . _ -`.
+fn given_request_id(request: &Request) -> Option<String> {
+    let v = request.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let ok = (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then(|| v.to_owned())
+}
+
+/// A new request id: this process's start and a counter, 16 hex digits.
+fn new_request_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static BASE: OnceLock<u64> = OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() << 32)
+            .unwrap_or(0)
+    });
+    format!(
+        "{:016x}",
+        base.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+    )
+}
+
+/// Every request: its id (header and log span), its answer counted and
+/// timed by matched route, an error answer that is no problem+json yet
+/// (a rejection of axum: 400, 404, 405, 413, 415, 422) made one, and one
+/// log line (debug for the health and metrics endpoints).
+async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let id = given_request_id(&request).unwrap_or_else(new_request_id);
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or(metrics::UNMATCHED, MatchedPath::as_str)
         .to_owned();
     let method = request.method().clone();
-    let response = next.run(request).await;
+    let span = tracing::info_span!("request", id = %id);
+    let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
+    // A JSON error body is ours already (a problem, or /readyz's 503).
+    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/problem+json")
+            || v.as_bytes().starts_with(b"application/json")
+    });
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), ERROR_BODY_MAX)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let detail = text.trim();
+        let allow = response.headers().get(header::ALLOW).cloned();
+        response = problem(status, (!detail.is_empty()).then_some(detail));
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    let took = started.elapsed();
     shared.metrics.request(&route, status.as_u16());
-    tracing::debug!(%method, %route, status = status.as_u16(), "request answered");
+    shared.metrics.duration(&route, took);
+    let _entered = span.enter();
+    let ms = took.as_secs_f64() * 1000.0;
+    if matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(%method, %route, status = status.as_u16(), ms, "request answered");
+    } else {
+        tracing::info!(%method, %route, status = status.as_u16(), ms, "request answered");
+    }
     response
 }
 
-async fn healthz() -> impl IntoResponse {
+/// The process runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process runs", body = Health)))]
+pub(crate) async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
 /// The body of `/readyz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready` or `not ready`.
     pub status: &'static str,
@@ -137,7 +252,10 @@ async fn valkey_state(shared: &Shared) -> &'static str {
     }
 }
 
-async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "PostgreSQL (schema migrated) and Valkey answer", body = Readiness),
+              (status = 503, description = "Not ready: which part is not", body = Readiness)))]
+pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let ((database, schema_version), valkey) =
         tokio::join!(database_state(&shared), valkey_state(&shared));
     let ready = database == "up" && valkey == "up";
@@ -155,7 +273,9 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     (status, axum::Json(body))
 }
 
-async fn metrics_text(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
+pub(crate) async fn metrics_text(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         shared.metrics.render(),
@@ -164,13 +284,26 @@ async fn metrics_text(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 /// An RFC 9457 problem response.
 pub fn problem(status: StatusCode, detail: Option<&str>) -> Response {
+    problem_with(status, detail, serde_json::Map::new())
+}
+
+/// An RFC 9457 problem response with extension members (`field`,
+/// `owners`, `current_version`).
+pub fn problem_with(
+    status: StatusCode,
+    detail: Option<&str>,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Response {
     let mut body = json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or("Error"),
         "status": status.as_u16(),
     });
-    if let (Some(detail), Some(map)) = (detail, body.as_object_mut()) {
-        map.insert(String::from("detail"), json!(detail));
+    if let Some(map) = body.as_object_mut() {
+        if let Some(detail) = detail {
+            map.insert(String::from("detail"), json!(detail));
+        }
+        map.extend(extra);
     }
     (
         status,
@@ -202,7 +335,11 @@ mod tests {
             ..RawDatabase::default()
         };
         let db = Db::new(&raw.resolve("test").unwrap()).unwrap();
-        Arc::new(Shared::new(db, Metrics::new(UNIX_EPOCH)))
+        Arc::new(Shared::new(
+            db,
+            Metrics::new(UNIX_EPOCH),
+            AuthMode::Insecure,
+        ))
     }
 
     async fn get(app: Router, path: &str) -> (StatusCode, String, String) {

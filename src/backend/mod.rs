@@ -19,11 +19,15 @@
 //!             └─────────────────────────────────────────────────────┘
 //! ```
 
+pub mod api;
 pub mod authn;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod image;
 pub mod metrics;
+pub mod policy;
+mod push;
 mod run;
 
 pub use run::{RETRY_FIRST, RETRY_MAX, RunError, SHUTDOWN_GRACE, run};

@@ -19,10 +19,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use super::config::BackendSettings;
+use super::config::{Auth, BackendSettings, OidcSettings};
 use super::db::{Db, DbError};
-use super::http::{Shared, app};
+use super::http::{AuthMode, Shared, UiConfig, app};
 use super::metrics::Metrics;
+use crate::auth::{AuthConfig, RoleNames, Verifier};
 use crate::connector::Shutdown;
 use crate::store::{self, StoreConfig};
 
@@ -56,7 +57,7 @@ pub enum RunError {
 }
 
 /// The next wait of a back-off.
-fn next_delay(delay: Duration) -> Duration {
+pub(super) fn next_delay(delay: Duration) -> Duration {
     delay.saturating_mul(2).min(RETRY_MAX)
 }
 
@@ -76,7 +77,24 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
         error!("{e}");
         e
     })?;
-    let shared = Arc::new(Shared::new(db.clone(), Metrics::new(started)));
+    let auth = match &settings.auth {
+        Auth::InsecureNoAuth => {
+            warn!(
+                "the API runs WITHOUT authentication (--insecure-no-auth): every caller is an Admin; for a local test only"
+            );
+            AuthMode::Insecure
+        }
+        Auth::Oidc(o) => AuthMode::Oidc {
+            verifier: std::sync::OnceLock::new(),
+            ui: UiConfig {
+                issuer: Some(o.issuer.clone()),
+                client_id: Some(o.ui_client_id.clone()),
+                scope: Some(o.ui_scope.clone()),
+                resource: o.ui_resource.clone(),
+            },
+        },
+    };
+    let shared = Arc::new(Shared::new(db.clone(), Metrics::new(started), auth));
     info!(
         listen = %addr,
         database = %db.target(),
@@ -85,6 +103,15 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
     );
     let (fatal_tx, fatal_rx) = watch::channel::<Option<String>>(None);
     let database_task = tokio::spawn(prepare_database(shared.clone(), fatal_tx));
+    let push_task = tokio::spawn(super::push::run(shared.clone()));
+    let issuer_task = match &settings.auth {
+        Auth::Oidc(o) => Some(tokio::spawn(discover_issuer(shared.clone(), (**o).clone()))),
+        Auth::InsecureNoAuth => None,
+    };
+    let image_task = tokio::spawn(super::image::follow(
+        shared.clone(),
+        settings.redis.in_stream.clone(),
+    ));
     let valkey_task = tokio::spawn(connect_valkey(
         shared.clone(),
         StoreConfig::from_settings(&settings.redis, &settings.id),
@@ -108,6 +135,11 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
 
     database_task.abort();
     valkey_task.abort();
+    push_task.abort();
+    if let Some(t) = issuer_task {
+        t.abort();
+    }
+    image_task.abort();
     if let Some(client) = shared.valkey.get() {
         client.quit().await;
     }
@@ -177,6 +209,45 @@ async fn prepare_database(shared: Arc<Shared>, fatal: watch::Sender<Option<Strin
                 error!(database = %shared.db.target(), "{e}");
                 let _ = fatal.send(Some(e.to_string()));
                 return;
+            }
+        }
+    }
+}
+
+/// Reads the issuer's discovery document and keys, trying again while it
+/// is away (one warning); until then the API answers 503.
+async fn discover_issuer(shared: Arc<Shared>, oidc: OidcSettings) {
+    let AuthMode::Oidc { verifier, .. } = &shared.auth else {
+        return;
+    };
+    let config = AuthConfig {
+        issuer: oidc.issuer.clone(),
+        audience: oidc.audience.clone(),
+        roles_claim: oidc.roles_claim.clone(),
+        roles: RoleNames {
+            reader: oidc.reader_role.clone(),
+            engineer: oidc.engineer_role.clone(),
+            admin: oidc.admin_role.clone(),
+        },
+    };
+    let mut delay = RETRY_FIRST;
+    let mut warned = false;
+    loop {
+        match Verifier::discover(config.clone()).await {
+            Ok(v) => {
+                info!(issuer = %oidc.issuer, "token issuer reached");
+                let _ = verifier.set(v);
+                return;
+            }
+            Err(e) => {
+                if warned {
+                    debug!("token issuer still not reachable: {e}");
+                } else {
+                    warn!("{e}; the API answers 503 until the issuer is reached");
+                    warned = true;
+                }
+                tokio::time::sleep(delay).await;
+                delay = next_delay(delay);
             }
         }
     }

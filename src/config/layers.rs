@@ -51,6 +51,19 @@ impl<S: RoleSettings> Layers<S> {
         Ok(settings)
     }
 
+    /// The layers of a role made of its defaults and `id` only: what a
+    /// connector's managed configuration is checked against away from the
+    /// connector (the backend refuses exactly what the role would refuse
+    /// over its defaults).
+    pub fn defaults_with_id(id: &str) -> Self {
+        let figment = Figment::from(Serialized::defaults(S::Raw::default()))
+            .merge(Serialized::defaults(serde_json::json!({ "id": id })));
+        Layers {
+            figment,
+            role: PhantomData,
+        }
+    }
+
     /// The checked settings with the managed JSON object on top: every key
     /// optional, values present override the start-up layers. Errors name
     /// the setting (`client.port = 70000: must be in 1..=65535`).

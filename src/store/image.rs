@@ -161,3 +161,33 @@ pub async fn owned_points(
     client.quit().await;
     result.map(|()| owned)
 }
+
+/// Every key matching `pattern` (a `SCAN` `MATCH` pattern), read a page
+/// at a time; on a cluster, from every primary.
+pub async fn scan_keys(client: &StoreClient, pattern: &str) -> Result<Vec<String>, StoreError> {
+    let client = &client.client;
+    let mut out = Vec::new();
+    if client.is_clustered() {
+        let mut keys =
+            std::pin::pin!(client.scan_cluster_buffered(pattern, Some(SCAN_COUNT), None));
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| StoreError::command("SCAN", &e))?;
+            if let Some(k) = key.as_str() {
+                out.push(k.to_owned());
+            }
+        }
+        return Ok(out);
+    }
+    let mut cursor = "0".to_owned();
+    loop {
+        let (next, keys): (String, Vec<String>) = client
+            .scan_page(cursor, pattern, Some(SCAN_COUNT), None)
+            .await
+            .map_err(|e| StoreError::command("SCAN", &e))?;
+        out.extend(keys);
+        if next == "0" {
+            return Ok(out);
+        }
+        cursor = next;
+    }
+}

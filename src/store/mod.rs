@@ -412,3 +412,76 @@ pub async fn ping(client: &StoreClient, timeout: Duration) -> Result<(), StoreEr
         .await
         .map_err(|e| StoreError::command("PING", &e))
 }
+
+/// The backend's push of a connector's managed configuration: `SET
+/// connectors:{ID}:config <json>` then `PUBLISH` of the key name on the
+/// channel of the same name (the contract); `None` removes the key
+/// (`DEL`, then the same `PUBLISH`). Fails at once while the connection is
+/// down.
+pub async fn push_config(
+    client: &StoreClient,
+    id: &str,
+    json: Option<&str>,
+) -> Result<(), StoreError> {
+    use fred::interfaces::PubsubInterface;
+    let options = Options {
+        fail_fast: true,
+        ..Options::default()
+    };
+    let key = config_key(id);
+    let c = client.client.with_options(&options);
+    match json {
+        Some(json) => c
+            .set::<(), _, _>(key.as_str(), json, None, None, false)
+            .await
+            .map_err(|e| StoreError::command("SET", &e))?,
+        None => c
+            .del::<(), _>(key.as_str())
+            .await
+            .map_err(|e| StoreError::command("DEL", &e))?,
+    }
+    c.publish::<(), _, _>(key.as_str(), key.as_str())
+        .await
+        .map_err(|e| StoreError::command("PUBLISH", &e))
+}
+
+/// `GET` of a plain string key (`None` when absent). Fails at once while
+/// the connection is down.
+pub async fn get_text(client: &StoreClient, key: &str) -> Result<Option<String>, StoreError> {
+    let options = Options {
+        fail_fast: true,
+        ..Options::default()
+    };
+    client
+        .client
+        .with_options(&options)
+        .get::<Option<String>, _>(key)
+        .await
+        .map_err(|e| StoreError::command("GET", &e))
+}
+
+/// `MGET` of plain string keys, in order (`None` for an absent key or one
+/// of another type).
+pub async fn mget_text(
+    client: &StoreClient,
+    keys: &[String],
+) -> Result<Vec<Option<String>>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let options = Options {
+        fail_fast: true,
+        ..Options::default()
+    };
+    let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let values: Vec<fred::types::Value> = client
+        .client
+        .with_options(&options)
+        .mget(names)
+        .await
+        .map_err(|e| StoreError::command("MGET", &e))?;
+    Ok(values
+        .into_iter()
+        .map(|v| v.as_str().map(|s| s.into_owned()))
+        .collect())
+}

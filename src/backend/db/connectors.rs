@@ -5,11 +5,12 @@ use serde_json::Value;
 use tokio_postgres::Transaction;
 
 use super::error::{Conflict, DbError, Entity};
-use super::history::{enqueue_push, write_audit};
+use super::history::write_audit;
 use super::model::{
     AuditAction, CONNECTOR_COLUMNS, Connector, ConnectorFields, NewAudit, NewConnector,
     connector_from_row,
 };
+use super::settle::{begin_write, settle};
 use super::{Db, check_id, check_texts, check_version, row_of};
 
 /// Checks what a connector's change sets.
@@ -63,7 +64,7 @@ impl Db {
         check_id(&new.id)?;
         check_fields(&new.fields)?;
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = begin_write(&mut client).await?;
         let f = &new.fields;
         let row = tx
             .query_opt(
@@ -101,7 +102,7 @@ impl Db {
             },
         )
         .await?;
-        enqueue_push(&tx, &created.id).await?;
+        settle(&tx, actor, std::slice::from_ref(&created.id)).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -144,7 +145,7 @@ impl Db {
     ) -> Result<Connector, DbError> {
         check_fields(fields)?;
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = begin_write(&mut client).await?;
         let before = lock_connector(&tx, id, expected).await?;
         if before.fields == *fields {
             return Ok(before);
@@ -178,7 +179,7 @@ impl Db {
             },
         )
         .await?;
-        enqueue_push(&tx, id).await?;
+        settle(&tx, actor, &[id.to_owned()]).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -194,7 +195,7 @@ impl Db {
         expected: Option<i64>,
     ) -> Result<Connector, DbError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = begin_write(&mut client).await?;
         let before = lock_connector(&tx, id, expected).await?;
         let links = links_of(&tx, id).await?;
         tx.execute("DELETE FROM connectors WHERE id = $1", &[&id])
@@ -218,7 +219,7 @@ impl Db {
             },
         )
         .await?;
-        enqueue_push(&tx, id).await?;
+        settle(&tx, actor, &[id.to_owned()]).await?;
         tx.commit().await?;
         Ok(before)
     }

@@ -8,6 +8,8 @@ use core::fmt;
 
 use tokio_postgres::error::SqlState;
 
+use crate::backend::policy::{Claim, OwnerConflict};
+
 /// What a repository operation is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entity {
@@ -53,6 +55,9 @@ pub enum Conflict {
         /// The connectors linking it, sorted.
         connectors: Vec<String>,
     },
+    /// The change would give an address a second owner (the contract's
+    /// "one owner per address").
+    Owner(Box<OwnerConflict>),
 }
 
 impl fmt::Display for Conflict {
@@ -71,7 +76,23 @@ impl fmt::Display for Conflict {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Self::Owner(c) => write!(
+                f,
+                "casdu {} ioa {} would have two owners: {} and {}",
+                c.casdu,
+                c.ioa,
+                owner_text(&c.first),
+                owner_text(&c.second)
+            ),
         }
+    }
+}
+
+/// `connector "q" (mapping "m")`, `connector "rtu" (its whole station)`.
+fn owner_text(c: &Claim) -> String {
+    match &c.mapping {
+        Some(m) => format!("connector {:?} (mapping {m:?})", c.connector),
+        None => format!("connector {:?} (its whole station)", c.connector),
     }
 }
 

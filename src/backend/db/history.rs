@@ -138,7 +138,8 @@ impl Db {
         Ok(id)
     }
 
-    /// The audit rows asked for, the oldest first.
+    /// The audit rows asked for, the oldest first (the newest first when
+    /// the query says so).
     pub async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, DbError> {
         let since = query
             .since
@@ -151,7 +152,8 @@ impl Db {
                 &format!(
                     "SELECT {AUDIT_COLUMNS} FROM audit \
                      WHERE ($1::timestamptz IS NULL OR at >= $1) AND ($2::text IS NULL OR actor = $2) \
-                     ORDER BY id LIMIT $3"
+                     ORDER BY id {} LIMIT $3",
+                    if query.newest_first { "DESC" } else { "ASC" }
                 ),
                 &[&since, &query.actor, &query.limit],
             )
@@ -209,5 +211,26 @@ impl Db {
             )
             .await?;
         Ok(())
+    }
+
+    /// How many pushes are pending.
+    pub async fn pending_pushes(&self) -> Result<i64, DbError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT count(*) AS n FROM push_outbox", &[])
+            .await?;
+        column(&row, "n")
+    }
+
+    /// The pending push of a connector, if any.
+    pub async fn pending_push(&self, connector: &str) -> Result<Option<PendingPush>, DbError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {PENDING_COLUMNS} FROM push_outbox WHERE connector_id = $1"),
+                &[&connector],
+            )
+            .await?;
+        row.as_ref().map(pending_from_row).transpose()
     }
 }

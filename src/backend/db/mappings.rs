@@ -10,29 +10,33 @@ use tokio_postgres::Transaction;
 
 use super::connectors::{links_of, lock_connector};
 use super::error::{Conflict, DbError, Entity};
-use super::history::{enqueue_push, write_audit};
+use super::history::write_audit;
 use super::model::{
     AuditAction, ConnectorKind, MAPPING_COLUMNS, Mapping, MappingFields, NewAudit, NewMapping,
     column, mapping_from_row,
 };
+use super::settle::{begin_write, settle};
 use super::{Db, check_id, check_texts, check_version, row_of};
+use crate::backend::policy;
 
-/// Checks what a mapping's change sets.
-fn check_fields(fields: &MappingFields) -> Result<(), DbError> {
+/// Checks what a mapping's change sets: its texts, and its body as an
+/// `mqtt` connector would check it.
+fn check_fields(id: &str, fields: &MappingFields) -> Result<(), DbError> {
     check_texts(&fields.name, &fields.description)?;
     match &fields.body {
         Value::Object(map) if map.contains_key("id") => Err(DbError::invalid(
             "id",
             "is the mapping's own id, not part of its body",
         )),
-        Value::Object(_) => Ok(()),
+        Value::Object(_) => policy::check_mapping(&policy::mapping_element(id, &fields.body))
+            .map_err(|r| DbError::invalid(r.field, r.message)),
         _ => Err(DbError::invalid("body", "must be a JSON object")),
     }
 }
 
 /// The mapping, locked for the rest of the transaction, checked against
 /// the version expected.
-async fn lock_mapping(
+pub(super) async fn lock_mapping(
     tx: &Transaction<'_>,
     id: &str,
     expected: Option<i64>,
@@ -50,7 +54,7 @@ async fn lock_mapping(
 }
 
 /// The connectors linking a mapping, sorted.
-async fn users_of(tx: &Transaction<'_>, mapping: &str) -> Result<Vec<String>, DbError> {
+pub(super) async fn users_of(tx: &Transaction<'_>, mapping: &str) -> Result<Vec<String>, DbError> {
     let rows = tx
         .query(
             "SELECT connector_id FROM connector_mappings WHERE mapping_id = $1 \
@@ -70,9 +74,9 @@ impl Db {
     /// Creates a mapping (version 1). It alters no connector until linked.
     pub async fn create_mapping(&self, actor: &str, new: &NewMapping) -> Result<Mapping, DbError> {
         check_id(&new.id)?;
-        check_fields(&new.fields)?;
+        check_fields(&new.id, &new.fields)?;
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = begin_write(&mut client).await?;
         let f = &new.fields;
         let row = tx
             .query_opt(
@@ -142,9 +146,9 @@ impl Db {
         expected: Option<i64>,
         fields: &MappingFields,
     ) -> Result<Mapping, DbError> {
-        check_fields(fields)?;
+        check_fields(id, fields)?;
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = begin_write(&mut client).await?;
         let before = lock_mapping(&tx, id, expected).await?;
         if before.fields == *fields {
             return Ok(before);
@@ -172,9 +176,7 @@ impl Db {
             },
         )
         .await?;
-        for connector in users_of(&tx, id).await? {
-            enqueue_push(&tx, &connector).await?;
-        }
+        settle(&tx, actor, &users_of(&tx, id).await?).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -189,7 +191,7 @@ impl Db {
         expected: Option<i64>,
     ) -> Result<Mapping, DbError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = begin_write(&mut client).await?;
         let before = lock_mapping(&tx, id, expected).await?;
         let users = users_of(&tx, id).await?;
         if !users.is_empty() {
@@ -256,7 +258,7 @@ impl Db {
             }
         }
         let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let tx = begin_write(&mut client).await?;
         let current = lock_connector(&tx, connector, expected).await?;
         if current.kind != ConnectorKind::Mqtt {
             return Err(DbError::invalid(
@@ -322,7 +324,7 @@ impl Db {
             },
         )
         .await?;
-        enqueue_push(&tx, connector).await?;
+        settle(&tx, actor, &[connector.to_owned()]).await?;
         tx.commit().await?;
         Ok((mappings.to_vec(), version))
     }

@@ -32,6 +32,8 @@ pub mod error;
 mod history;
 mod mappings;
 pub mod model;
+mod restore;
+mod settle;
 
 use std::time::Duration;
 
@@ -46,6 +48,7 @@ pub use model::{
     AuditAction, AuditEntry, AuditQuery, ConfigVersion, Connector, ConnectorFields, ConnectorKind,
     Mapping, MappingFields, NewAudit, NewConnector, NewMapping, PendingPush,
 };
+pub use settle::Composed;
 
 mod embedded {
     refinery::embed_migrations!("src/backend/migrations");

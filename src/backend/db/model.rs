@@ -16,7 +16,7 @@ use tokio_postgres::types::FromSql;
 use super::error::{DbError, Entity};
 
 /// The kind of a connector: the role that runs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ConnectorKind {
     /// `alp-connex iec104-inbound`.
     #[serde(rename = "iec104-inbound")]
@@ -200,6 +200,8 @@ pub enum AuditAction {
     Delete,
     /// A connector's mappings were linked anew.
     Link,
+    /// A connector was set back to one of its configuration versions.
+    Restore,
 }
 
 impl AuditAction {
@@ -210,6 +212,7 @@ impl AuditAction {
             Self::Update => "update",
             Self::Delete => "delete",
             Self::Link => "link",
+            Self::Restore => "restore",
         }
     }
 }
@@ -260,8 +263,10 @@ pub struct AuditQuery {
     pub since: Option<Timestamp>,
     /// Only rows of this actor.
     pub actor: Option<String>,
-    /// At most this many rows (the oldest first); `None`: every one.
+    /// At most this many rows; `None`: every one.
     pub limit: Option<i64>,
+    /// The newest first (the last `limit` rows) instead of the oldest.
+    pub newest_first: bool,
 }
 
 /// A connector whose key in Valkey is still to be brought in line with the
