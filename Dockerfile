@@ -33,7 +33,11 @@ COPY dist/etc/ /etc/
 COPY dist/web/ /usr/share/alp-connex/web/
 COPY dist/linux-${TARGETARCH}/alp-connex /usr/bin/alp-connex
 
-ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# mimalloc (the static binary's allocator) gives freed memory back at once
+# instead of after 10 ms: the resident set of a connector stays that of
+# the glibc build (about 22 MiB with 100,000 points, not 32).
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    MIMALLOC_PURGE_DELAY=0
 
 USER 10001:10001
 
