@@ -7,6 +7,9 @@
 #   installed PKG              whether the package is installed
 #   base_python                prints a python3 that can create a venv with pip
 #   linker_packages            prints "gcc libc6-dev" when no `cc` links Rust
+#   node_packages              prints "nodejs npm" (each) when node or npm is missing
+#   require_node20             ends the script unless node is 20 or later
+#   oidc_dev_packages LOG      npm ci in tools/oidc-dev when node_modules is stale
 #   install_missing PKG...     installs the packages quietly (log .build/apt.log):
 #                              valkey from bookworm-backports (adding that
 #                              suite if no apt source has it), packaged
@@ -107,5 +110,40 @@ SOURCES
           as_root systemctl disable --now "$unit" >>"$apt_log" 2>&1 || true ;;
       esac
     done
+  fi
+}
+
+# Node.js and npm for tools/oidc-dev (the local OpenID provider): prints
+# the Debian packages to install when `node` or `npm` is missing (a newer
+# Node.js installed otherwise is kept).
+node_packages() {
+  command -v node >/dev/null 2>&1 || echo nodejs
+  command -v npm >/dev/null 2>&1 || echo npm
+}
+
+# Ends the calling script unless `node` is version 20 or later
+# (oidc-provider 9 needs it; Debian 12's own is 18).
+require_node20() {
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if [ "$major" -lt 20 ]; then
+    echo "$prog: tools/oidc-dev (oidc-provider 9) needs Node.js 20 or later; this is $(node --version 2>/dev/null || echo 'no node'):" >&2
+    echo "  install a newer Node.js, then run $prog again" >&2
+    exit 1
+  fi
+}
+
+# npm ci in tools/oidc-dev when its node_modules is missing or older than
+# package-lock.json; the output to $1 (a log file), its tail on failure.
+oidc_dev_packages() {
+  local dir="$repo/tools/oidc-dev" log=$1
+  if [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    return 0
+  fi
+  echo "npm ci in tools/oidc-dev"
+  if ! (cd "$dir" && npm ci --no-audit --no-fund) >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    echo "$prog: npm ci in tools/oidc-dev failed (log $log)" >&2
+    exit 1
   fi
 }

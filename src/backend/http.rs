@@ -164,10 +164,13 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     // A JSON error body is ours already (a problem, or /readyz's 503).
-    let is_json = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
-        v.as_bytes().starts_with(b"application/problem+json")
-            || v.as_bytes().starts_with(b"application/json")
-    });
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"application/json")
+        });
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), ERROR_BODY_MAX)
             .await

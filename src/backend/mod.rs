@@ -1,17 +1,23 @@
 //! The `backend` role: the management API on PostgreSQL, pushing connector
 //! configuration through Valkey (docs/backend.md).
 //!
-//! Built so far: the settings ([`config`]), the database with its embedded
-//! migrations and the repository ([`db`]), the HTTP server with the health
-//! and metrics endpoints ([`http`], [`metrics`]) and the main loop
-//! ([`run()`]), and the bearer-token gate the API routes will sit behind
-//! ([`authn`], over [`crate::auth`]). The API routes, the push to Valkey
-//! and the update stream come on top of these.
+//! - [`config`]: the settings; [`run()`]: the main loop wiring the parts.
+//! - [`db`]: PostgreSQL, the embedded migrations and the repository, every
+//!   change one transaction ending in [`policy`]'s checks (the roles' own
+//!   rules, one owner per address), a configuration version and an outbox row.
+//! - [`http`], [`api`]: the router, `/healthz` `/readyz` `/metrics`, the
+//!   `/api/v1` routes behind the bearer-token gate ([`authn`] over
+//!   [`crate::auth`]) and the OpenAPI document; [`metrics`].
+//! - `push`: the outbox drained into `SET` + `PUBLISH` of
+//!   `connectors:{ID}:config`, the keys reconciled.
+//! - [`image`]: the process image's address index and the update stream
+//!   fanned out to the SSE clients.
 //!
 //! ```text
 //!             ┌──────────── backend ───────────────────────────────┐
-//! HTTP ──────►│ http::app ── /healthz /readyz /metrics             │
-//!             │     │                                               │
+//! HTTP ──────►│ http::app ── /healthz /readyz /metrics /api/v1 (api)│
+//!             │     │         push: outbox ─► SET+PUBLISH ──────────┼──► Valkey
+//!             │     │         image: SCAN + XREAD ─► pages, SSE ◄───┼─── Valkey
 //!             │     ├── db::Db ── pool (tokio-postgres, NoTls) ─────┼──► PostgreSQL
 //!             │     │     repository: connectors, mappings, links,  │     (schema by refinery)
 //!             │     │     config versions, audit, push outbox       │

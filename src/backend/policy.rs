@@ -316,11 +316,17 @@ pub fn conflicts(claims: &[Claim], changed: &[String]) -> Option<OwnerConflict> 
             let same = |o: &Claim| o.connector == c.connector && o.mapping == c.mapping;
             if let Some(o) = stations.get(&c.casdu) {
                 if !same(o) && (touched(o) || touched(c)) {
+                    // The owner that was there first, the change's second.
+                    let (first, second) = if touched(o) && !touched(c) {
+                        (*c, *o)
+                    } else {
+                        (*o, *c)
+                    };
                     return Some(OwnerConflict {
                         casdu: c.casdu,
                         ioa: c.ioa_from,
-                        first: (*o).clone(),
-                        second: (*c).clone(),
+                        first: first.clone(),
+                        second: second.clone(),
                     });
                 }
                 continue;

@@ -12,6 +12,7 @@
 
 mod support;
 
+mod api;
 mod auth;
 mod backend;
 mod cli;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -273,15 +273,11 @@ pub(super) async fn create(
     };
     let created = s.db.create_connector(p.actor(), &new).await?;
     s.push_wake.notify_one();
-    let mut r = with_etag(
-        StatusCode::CREATED,
+    Ok(super::created(
+        &format!("/api/v1/connectors/{}", created.id),
         created.version,
         &ConnectorOut::from(&created),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/connectors/{}", created.id)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(r)
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/connectors/{id}", tag = "connectors",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
@@ -165,11 +165,11 @@ pub(super) async fn create(
         fields,
     };
     let m = s.db.create_mapping(p.actor(), &new).await?;
-    let mut r = with_etag(StatusCode::CREATED, m.version, &mapping_out(&m));
-    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/mappings/{}", m.id)) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(r)
+    Ok(super::created(
+        &format!("/api/v1/mappings/{}", m.id),
+        m.version,
+        &mapping_out(&m),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/mappings/{id}", tag = "mappings",

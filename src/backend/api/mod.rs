@@ -179,6 +179,15 @@ pub fn with_etag(status: StatusCode, version: i64, body: &impl serde::Serialize)
     response
 }
 
+/// A 201 with the new entity, its ETag and its `Location`.
+pub fn created(location: &str, version: i64, body: &impl serde::Serialize) -> Response {
+    let mut response = with_etag(StatusCode::CREATED, version, body);
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
 /// A JSON response.
 pub fn json_ok(body: &impl serde::Serialize) -> Response {
     axum::Json(body).into_response()

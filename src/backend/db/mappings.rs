@@ -65,6 +65,26 @@ pub(super) async fn users_of(tx: &Transaction<'_>, mapping: &str) -> Result<Vec<
     rows.iter().map(|r| column(r, "connector_id")).collect()
 }
 
+/// Makes `mappings`, in this order, the links of `connector`.
+pub(super) async fn replace_links(
+    tx: &Transaction<'_>,
+    connector: &str,
+    mappings: &[String],
+) -> Result<(), DbError> {
+    tx.execute(
+        "DELETE FROM connector_mappings WHERE connector_id = $1",
+        &[&connector],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO connector_mappings (connector_id, mapping_id, position) \
+         SELECT $1, m.id, (m.n - 1)::integer FROM unnest($2::text[]) WITH ORDINALITY AS m(id, n)",
+        &[&connector, &mappings],
+    )
+    .await?;
+    Ok(())
+}
+
 /// The links as the audit log records them.
 fn links_snapshot(ids: &[String]) -> Value {
     json!({ "mappings": ids })
@@ -293,17 +313,7 @@ impl Db {
                 format!("no mapping {id:?}"),
             ));
         }
-        tx.execute(
-            "DELETE FROM connector_mappings WHERE connector_id = $1",
-            &[&connector],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO connector_mappings (connector_id, mapping_id, position) \
-             SELECT $1, m.id, (m.n - 1)::integer FROM unnest($2::text[]) WITH ORDINALITY AS m(id, n)",
-            &[&connector, &mappings],
-        )
-        .await?;
+        replace_links(&tx, connector, mappings).await?;
         let row = tx
             .query_one(
                 "UPDATE connectors SET version = version + 1, updated_at = now() \

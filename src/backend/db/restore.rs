@@ -10,7 +10,7 @@ use super::Db;
 use super::connectors::{links_of, lock_connector};
 use super::error::{DbError, Entity};
 use super::history::write_audit;
-use super::mappings::users_of;
+use super::mappings::{replace_links, users_of};
 use super::model::{
     AuditAction, CONNECTOR_COLUMNS, Connector, ConnectorKind, MAPPING_COLUMNS, NewAudit, column,
     connector_from_row, mapping_from_row,
@@ -136,17 +136,7 @@ impl Db {
                 }
                 links.push(mapping);
             }
-            tx.execute(
-                "DELETE FROM connector_mappings WHERE connector_id = $1",
-                &[&id],
-            )
-            .await?;
-            tx.execute(
-                "INSERT INTO connector_mappings (connector_id, mapping_id, position) \
-                 SELECT $1, m.id, (m.n - 1)::integer FROM unnest($2::text[]) WITH ORDINALITY AS m(id, n)",
-                &[&id, &links],
-            )
-            .await?;
+            replace_links(&tx, id, &links).await?;
         }
         let settings = Value::Object(settings);
         let row = tx

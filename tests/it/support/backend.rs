@@ -42,12 +42,39 @@ impl Reply {
 /// `GET path` over a new connection (`Connection: close`), or the I/O
 /// error (nothing listening).
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<Reply> {
+    http(addr, "GET", path, &[], None)
+}
+
+/// One request over a new connection (`Connection: close`) with these
+/// headers and body (sent as `application/json` unless a header says
+/// otherwise), or the I/O error.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<Reply> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if let Some(b) = body {
+        stream.write_all(b.as_bytes())?;
+    }
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -126,28 +153,59 @@ impl Backend {
 
     /// [`Backend::start`] without waiting for it to listen.
     pub fn spawn(database_url: &str, valkey: &ValkeyGuard, env: &[(&str, &str)]) -> Backend {
+        Backend::spawn_with(database_url, valkey, None, env)
+    }
+
+    /// [`Backend::start`] with tokens of `issuer` (audience
+    /// `api://alp-connex`) instead of `--insecure-no-auth`.
+    pub fn start_oidc(
+        database_url: &str,
+        valkey: &ValkeyGuard,
+        issuer: &str,
+        env: &[(&str, &str)],
+    ) -> Backend {
+        let mut backend = Backend::spawn_with(database_url, valkey, Some(issuer), env);
+        let deadline = Instant::now() + BACKEND_READY;
+        while http_get(backend.addr(), "/healthz").is_err() {
+            assert!(
+                backend.is_running(),
+                "the backend ended at start\n{}",
+                backend.log_tail(40)
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the backend does not listen\n{}",
+                backend.log_tail(40)
+            );
+            thread::sleep(POLL);
+        }
+        backend
+    }
+
+    fn spawn_with(
+        database_url: &str,
+        valkey: &ValkeyGuard,
+        issuer: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Backend {
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_alp-connex"));
-        cmd.args([
-            "backend",
-            "--id",
-            "backend",
-            "--log-level",
-            "debug",
-            "--insecure-no-auth",
-            "http",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-        ])
-        .arg(port.to_string())
-        .args(["redis", "--host"])
-        .arg(format!("127.0.0.1:{}", valkey.port()))
-        .env("ALP_CONNEX_DATABASE__URL", database_url)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.args(["backend", "--id", "backend", "--log-level", "debug"]);
+        if issuer.is_none() {
+            cmd.arg("--insecure-no-auth");
+        }
+        cmd.args(["http", "--bind", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .args(["redis", "--host"])
+            .arg(format!("127.0.0.1:{}", valkey.port()));
+        if let Some(issuer) = issuer {
+            cmd.args(["oidc", "--issuer", issuer, "--audience", "api://alp-connex"]);
+        }
+        cmd.env("ALP_CONNEX_DATABASE__URL", database_url)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start alp-connex backend: {e}"));
@@ -171,6 +229,30 @@ impl Backend {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A request with a bearer token (if any), a body (if any) and more
+    /// headers; panics when the backend does not answer.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(a) = auth.as_deref() {
+            all.push(("Authorization", a));
+        }
+        let text = body.map(Value::to_string);
+        http(self.addr(), method, path, &all, text.as_deref()).unwrap_or_else(|e| {
+            panic!(
+                "{method} {path}: {e}\n--- backend log:\n{}",
+                self.log_tail(40)
+            )
+        })
     }
 
     /// `GET path`; panics when the backend does not answer.
@@ -258,5 +340,91 @@ impl Backend {
 impl Drop for Backend {
     fn drop(&mut self) {
         super::process::stop_child(&mut self.child, libc::SIGTERM, Duration::from_secs(15));
+    }
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: String,
+    pub data: String,
+}
+
+/// A client of an event stream over plain HTTP/1.1 (chunked).
+pub struct SseClient {
+    pub status: u16,
+    reader: BufReader<TcpStream>,
+}
+
+impl SseClient {
+    /// `GET path` with a bearer token; returns once the head is read.
+    pub fn open(addr: SocketAddr, path: &str, token: &str) -> SseClient {
+        let mut stream =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .expect("request");
+        let mut reader = BufReader::new(stream);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if status == 0 {
+                        status = line
+                            .split_whitespace()
+                            .nth(1)
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
+                    } else if line == "\r\n" {
+                        break;
+                    }
+                }
+                Err(_) => assert!(Instant::now() < deadline, "no response head"),
+            }
+        }
+        SseClient { status, reader }
+    }
+
+    /// The next `n` events (comments and chunk sizes skipped), waiting at
+    /// most `timeout`.
+    pub fn events(&mut self, n: usize, timeout: Duration) -> Vec<SseEvent> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut current = SseEvent::default();
+        let mut partial = String::new();
+        while out.len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} events within {timeout:?}: {out:?}",
+                out.len()
+            );
+            match self.reader.read_line(&mut partial) {
+                Ok(0) => panic!("the stream ended after {out:?}"),
+                Ok(_) if partial.ends_with('\n') => {
+                    let line = std::mem::take(&mut partial);
+                    let line = line.trim_end_matches(['\r', '\n']);
+                    if let Some(v) = line.strip_prefix("event:") {
+                        current.event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        current.id = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        current.data = v.trim().to_owned();
+                    } else if line.is_empty() && !current.event.is_empty() {
+                        out.push(std::mem::take(&mut current));
+                    }
+                }
+                Ok(_) | Err(_) => {}
+            }
+        }
+        out
     }
 }

@@ -51,7 +51,7 @@ mod valkey_cluster;
 
 // Re-exported for the tests to come, whether or not one uses them yet.
 #[allow(unused_imports)]
-pub use backend::{BACKEND_READY, Backend, Reply, http_get};
+pub use backend::{BACKEND_READY, Backend, Reply, SseClient, http as backend_http, http_get};
 #[allow(unused_imports)]
 pub use connector::{Connector, image_points};
 #[allow(unused_imports)]
