@@ -18,6 +18,9 @@ Starts its own valkey-server on a free 127.0.0.1 port, then in one run:
 Only 127.0.0.1 is used. Run: bench/inbound.sh (builds the release binary);
 `bench/inbound.sh --only rss` runs the peak RSS measurement alone (likewise
 `--only limit`, `throughput` or `latency`; throughput needs the limit).
+`--connector PATH` measures another build of the connector (e.g. the
+static musl binary of the image) against the same load generator and
+Valkey; the load generator stays target/release/alp-connex.
 """
 
 import argparse
@@ -33,6 +36,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(REPO, "target", "release", "alp-connex")
+CONNECTOR = BIN
 SAMPLE = json.dumps({
     "casdu": 1, "ioa": 12345, "type_id": 13, "type": "M_ME_NC_1", "value": 230.5,
     "quality": {"iv": False, "nt": False, "sb": False, "bl": False, "ov": False},
@@ -114,7 +118,7 @@ def rtu(log_dir, port, *args):
 def inbound(log_dir, cid, vport, rport, *client, env=None):
     e = dict(os.environ)
     e.update(env or {})
-    p = subprocess.Popen([BIN, "iec104-inbound", "--id", cid, "--log-level", "warning",
+    p = subprocess.Popen([CONNECTOR, "iec104-inbound", "--id", cid, "--log-level", "warning",
                           "client", "--host", "127.0.0.1", "--port", str(rport), *client,
                           "redis", "--host", f"127.0.0.1:{vport}"],
                          stdout=subprocess.DEVNULL, stderr=open(os.path.join(log_dir, cid + ".log"), "w"),
@@ -135,7 +139,14 @@ def main():
     ap = argparse.ArgumentParser(description="Benchmark of the inbound connector.")
     ap.add_argument("--only", choices=["limit", "throughput", "latency", "rss"], action="append",
                     help="run only these parts (repeatable; throughput implies limit)")
+    ap.add_argument("--connector", metavar="PATH", default=BIN,
+                    help="the alp-connex binary whose iec104-inbound is measured (default: the release build)")
     args = ap.parse_args()
+    global CONNECTOR
+    CONNECTOR = os.path.abspath(args.connector)
+    if not os.path.exists(CONNECTOR):
+        sys.exit(f"bench: no connector binary at {CONNECTOR}")
+    print(f"connector: {CONNECTOR}")
     parts = set(args.only or ["limit", "throughput", "latency", "rss"])
     if "throughput" in parts:
         parts.add("limit")

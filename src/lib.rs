@@ -28,6 +28,8 @@
 //!   mapping engine without I/O), [`backend`] (the management API on
 //!   PostgreSQL), [`sim`] (`rtu-sim`), [`mqtt_sim`] (`mqtt-sim`, a demo
 //!   sensor source and MQTT load generator).
+//! - [`health`]: `alp-connex healthcheck`, whether the role on this host is
+//!   healthy (a connector's status key, the backend's `/readyz`).
 
 pub mod auth;
 pub mod backend;
@@ -36,6 +38,7 @@ pub mod connector;
 pub mod contract;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
 pub mod iec104;
 pub mod inbound;
 pub mod mqtt;

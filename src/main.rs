@@ -2,17 +2,19 @@
 //!
 //! Exit status: 0 on success, 2 for a configuration that cannot be used
 //! (one line `error: <setting> = <value>: <what is allowed>` on stderr) or
-//! a command line clap refuses.
+//! a command line clap refuses. `healthcheck` exits 0 or 1 only
+//! ([`alp_connex::health`]).
 
 use std::process::ExitCode;
 
 use alp_connex::backend::config::BackendArgs;
 use alp_connex::config::{self, Layers, LogLevel, RoleArgs, RoleSettings};
 use alp_connex::connector::LogControl;
-use alp_connex::inbound::config::InboundArgs;
-use alp_connex::mqtt::config::MqttArgs;
+use alp_connex::health;
+use alp_connex::inbound::config::{InboundArgs, InboundSettings};
+use alp_connex::mqtt::config::{MqttArgs, MqttSettings};
 use alp_connex::mqtt_sim::{self, MqttSimArgs};
-use alp_connex::server::config::Iec104ServerArgs;
+use alp_connex::server::config::{Iec104ServerArgs, Iec104ServerSettings};
 use alp_connex::sim::{self, SimArgs};
 use clap::{Parser, Subcommand};
 
@@ -43,7 +45,41 @@ enum Role {
     /// Demo sensor source / MQTT load generator: publishes simulated
     /// substation sensor JSON to an MQTT broker.
     MqttSim(MqttSimArgs),
+    /// Whether the role running on this host is healthy: exit 0, or 1 with
+    /// one line saying why.
+    #[command(
+        long_about = "Whether the role running on this host is healthy: prints one line and exits 0 when it is, 1 when it is not (also when its settings cannot be read).\n\n\
+A connector (iec104-inbound, iec104-server, mqtt) is healthy when its status key connectors:{ID}:status in Valkey was written within the last 10 s and shows it connected to its source (iec104-inbound, mqtt) or listening and following Valkey (iec104-server); the backend when its /readyz answers 200.\n\n\
+Give the role and its options as the role was started (the same --config file and ALP_CONNEX_* environment apply), e.g. `alp-connex healthcheck iec104-inbound --config /etc/alp-connex/inbound-rtu-a.toml`. Without a role, the command line of process 1 is used: the role of a container started from the image."
+    )]
+    Healthcheck(HealthcheckArgs),
 }
+
+/// `alp-connex healthcheck [ROLE [ROLE OPTIONS]]`.
+#[derive(Debug, clap::Args)]
+struct HealthcheckArgs {
+    /// The role to check, with the options it was started with.
+    #[command(subcommand)]
+    role: Option<CheckedRole>,
+}
+
+/// The roles `healthcheck` checks, with their own command lines.
+#[derive(Debug, Subcommand)]
+enum CheckedRole {
+    /// The IEC 104 inbound connector.
+    Iec104Inbound(InboundArgs),
+    /// The IEC 104 server.
+    Iec104Server(Iec104ServerArgs),
+    /// The MQTT connector.
+    Mqtt(MqttArgs),
+    /// The backend.
+    Backend(BackendArgs),
+}
+
+/// The allocator of the static (musl) build: see Cargo.toml.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit status of a configuration error.
 const EXIT_CONFIG: u8 = 2;
@@ -52,20 +88,14 @@ fn main() -> ExitCode {
     match Cli::parse().role {
         Role::Iec104Inbound(args) => configured(&args, |layers, settings, log| {
             log_settings(&settings);
-            run_role(async move {
-                alp_connex::inbound::run(layers, settings, log).await;
-                Ok::<(), std::convert::Infallible>(())
-            })
+            run_role(alp_connex::inbound::run(layers, settings, log))
         }),
         Role::Iec104Server(args) => configured(&args, |layers, settings, log| {
             run_role(alp_connex::server::run(layers, settings, log))
         }),
         Role::Mqtt(args) => configured(&args, |layers, settings, log| {
             log_settings(&settings);
-            run_role(async move {
-                alp_connex::mqtt::run(layers, settings, log).await;
-                Ok::<(), std::convert::Infallible>(())
-            })
+            run_role(alp_connex::mqtt::run(layers, settings, log))
         }),
         Role::Backend(args) => configured(&args, |_, settings, _| {
             log_settings(&settings);
@@ -75,6 +105,96 @@ fn main() -> ExitCode {
         // the command line alone, checked by clap and the simulator.
         Role::RtuSim(args) => sim::main(&args),
         Role::MqttSim(args) => mqtt_sim::main(&args),
+        Role::Healthcheck(args) => healthcheck(args.role),
+    }
+}
+
+/// `healthcheck`: the verdict on one line, exit 0 when healthy, else 1.
+fn healthcheck(role: Option<CheckedRole>) -> ExitCode {
+    let role = match role {
+        Some(role) => Ok(role),
+        None => role_of_process_1(),
+    };
+    let verdict = match role.and_then(health_target) {
+        Ok(target) => health::check_blocking(&target, health::TIMEOUT),
+        Err(verdict) => verdict,
+    };
+    println!("{verdict}");
+    if verdict.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// What to check for `role`, from its settings read as the role reads
+/// them; a verdict when there is nothing to check.
+fn health_target(role: CheckedRole) -> Result<health::Target, health::Verdict> {
+    fn settings<A: RoleArgs>(args: &A) -> Result<A::Settings, health::Verdict> {
+        args.load().map_err(|e| {
+            health::Verdict::unhealthy(format!(
+                "{}: configuration: {e}",
+                <A::Settings as RoleSettings>::ROLE
+            ))
+        })
+    }
+    fn connector(kind: &'static str, id: &str, redis: &config::RedisSettings) -> health::Target {
+        health::Target::Connector {
+            kind,
+            id: id.to_owned(),
+            store: alp_connex::store::StoreConfig::from_settings(redis, id),
+        }
+    }
+    Ok(match role {
+        CheckedRole::Iec104Inbound(a) => {
+            let s = settings(&a)?;
+            connector(InboundSettings::ROLE, &s.id, &s.redis)
+        }
+        CheckedRole::Iec104Server(a) => {
+            let s = settings(&a)?;
+            connector(Iec104ServerSettings::ROLE, &s.id, &s.redis)
+        }
+        CheckedRole::Mqtt(a) => {
+            let s = settings(&a)?;
+            connector(MqttSettings::ROLE, &s.id, &s.redis)
+        }
+        CheckedRole::Backend(a) => {
+            let s = settings(&a)?;
+            health::Target::backend(s.http.bind, s.http.port)
+        }
+    })
+}
+
+/// The role of process 1 (a container's main process), read from its
+/// command line.
+fn role_of_process_1() -> Result<CheckedRole, health::Verdict> {
+    let raw = std::fs::read("/proc/1/cmdline").map_err(|e| {
+        health::Verdict::unhealthy(format!(
+            "no role given and the command line of process 1 not readable: {e}"
+        ))
+    })?;
+    let argv: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let shown = argv.first().map_or("(nothing)", String::as_str).to_owned();
+    let cli = Cli::try_parse_from(&argv).map_err(|_| {
+        health::Verdict::unhealthy(format!(
+            "no role given and process 1 is not an alp-connex role: {shown}"
+        ))
+    })?;
+    match cli.role {
+        Role::Iec104Inbound(a) => Ok(CheckedRole::Iec104Inbound(a)),
+        Role::Iec104Server(a) => Ok(CheckedRole::Iec104Server(a)),
+        Role::Mqtt(a) => Ok(CheckedRole::Mqtt(a)),
+        Role::Backend(a) => Ok(CheckedRole::Backend(a)),
+        Role::RtuSim(_) | Role::MqttSim(_) => Err(health::Verdict::healthy(
+            "process 1 is a demo source, healthy while it runs",
+        )),
+        Role::Healthcheck(_) => Err(health::Verdict::unhealthy(
+            "process 1 is itself a healthcheck",
+        )),
     }
 }
 

@@ -396,6 +396,33 @@ pub(crate) fn range_doc(r: &RangeInclusive<u64>) -> String {
     format!("{}..={}", r.start(), r.end())
 }
 
+/// `metrics_bind` of the connector roles: where their Prometheus metrics
+/// are served; off without it.
+pub(crate) fn metrics_bind_doc() -> SettingDoc {
+    example(
+        "metrics_bind",
+        "Address and port of the Prometheus metrics endpoint (GET /metrics), an IP address and a port 1..=65535 (\"0.0.0.0:9464\", \"[::]:9464\"); no default: no endpoint.",
+        "\"127.0.0.1:9464\"",
+    )
+}
+
+/// Checks `metrics_bind`: an IP address and a port other than 0.
+pub(crate) fn resolve_metrics_bind(
+    raw: Option<String>,
+) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some(text) = raw else {
+        return Ok(None);
+    };
+    match text.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Ok(Some(addr)),
+        _ => Err(ConfigError::invalid(
+            "metrics_bind",
+            format!("{text:?}"),
+            "must be an IP address and a port 1..=65535, e.g. \"0.0.0.0:9464\" or \"[::]:9464\"",
+        )),
+    }
+}
+
 /// The top-level settings every role has: `id` (with an example value) and
 /// `log_level`.
 pub(crate) fn top_level_docs(example_id: &str) -> Vec<SettingDoc> {

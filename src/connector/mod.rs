@@ -13,6 +13,11 @@
 //!   an identical one does nothing; an invalid one is refused with one log
 //!   line and `config_error` in the status, and the last good settings
 //!   stay.
+//! - [`metrics`]: the status's counters as Prometheus metrics on
+//!   `GET /metrics` (`metrics_bind`), refreshed per scrape as the heartbeat
+//!   refreshes them.
+//! - [`systemd`]: readiness, the watchdog and stopping through the systemd
+//!   notify protocol (nothing outside systemd).
 //! - [`LogControl`]: the log level, changeable at run time.
 //! - [`Shutdown`]: SIGINT or SIGTERM, awaited by every loop of the role.
 //!
@@ -33,7 +38,9 @@
 //! settings and its work stay in the role's module.
 
 pub mod managed;
+pub mod metrics;
 pub mod status;
+pub mod systemd;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -42,6 +49,7 @@ use tokio::sync::watch;
 use crate::config::LogLevel;
 
 pub use managed::Managed;
+pub use metrics::{MetricsServer, Refresh, RoleMetrics};
 pub use status::{Heartbeat, State, Status, StatusCell, ValkeyStatus};
 
 /// Changes the log level at run time (the managed `log_level`).

@@ -180,6 +180,18 @@ impl<T: Serialize + Send + 'static> StatusCell<T> {
         f(&self.status.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// `f` of the status after `refresh` has filled in the role's live
+    /// values (a metrics scrape).
+    pub fn refreshed<R>(
+        &self,
+        refresh: &dyn Fn(&mut Status<T>),
+        f: impl FnOnce(&Status<T>) -> R,
+    ) -> R {
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        refresh(&mut status);
+        f(&status)
+    }
+
     /// The status JSON after `refresh` has filled in the role's live values.
     fn render(&self, refresh: &mut impl FnMut(&mut Status<T>)) -> String {
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);

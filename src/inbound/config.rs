@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::cli::{ProtocolArgs, RedisArgs, check_config_help};
 use crate::config::common::{
-    PORT_RANGE, RawParams, RawRedis, SECONDS, check_id, check_params, doc, non_empty,
-    param_warnings, params_docs, range_doc, ranged, redis_docs, required_id, split_host_port,
-    top_level_docs,
+    PORT_RANGE, RawParams, RawRedis, SECONDS, check_id, check_params, doc, metrics_bind_doc,
+    non_empty, param_warnings, params_docs, range_doc, ranged, redis_docs, required_id,
+    resolve_metrics_bind, split_host_port, top_level_docs,
 };
 use crate::config::{
     ConfigError, Layers, LogLevel, RedisSettings, RoleArgs, RoleOptions, RoleSettings, SettingDoc,
@@ -48,6 +48,10 @@ pub struct InboundArgs {
     /// `--id`, `--log-level`, `--config`, `--check-config`.
     #[command(flatten)]
     pub options: RoleOptions,
+    /// Address and port of the Prometheus metrics endpoint, e.g.
+    /// 0.0.0.0:9464 [default: none, off].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_bind: Option<String>,
     /// `client`, `redis` or `config-gen`.
     #[command(subcommand)]
     pub section: Option<InboundSection>,
@@ -96,6 +100,8 @@ pub enum AfterClient {
 #[derive(Serialize)]
 struct ClientLayer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_bind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<&'a ClientArgs>,
 }
 
@@ -124,6 +130,7 @@ impl RoleArgs for InboundArgs {
 
     fn sections(&self) -> impl Serialize {
         ClientLayer {
+            metrics_bind: self.metrics_bind.as_deref(),
             client: self.client(),
         }
     }
@@ -236,6 +243,8 @@ pub struct InboundSettings {
     pub id: String,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// Where the Prometheus metrics are served; `None`: nowhere.
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// The connection to the remote IEC 104 server.
     pub client: ClientSettings,
     /// The connection to Valkey.
@@ -287,6 +296,9 @@ pub struct RawSettings {
     pub id: Option<String>,
     /// See [`InboundSettings::log_level`].
     pub log_level: LogLevel,
+    /// See the typed settings' `metrics_bind`; no default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<String>,
     /// Section `client`.
     pub client: RawClient,
     /// Section `redis`.
@@ -416,6 +428,7 @@ impl RawSettings {
         Ok(InboundSettings {
             id,
             log_level: self.log_level,
+            metrics_bind: resolve_metrics_bind(self.metrics_bind)?,
             client,
             redis,
         })
@@ -437,6 +450,7 @@ impl InboundSettings {
 pub fn setting_docs() -> Vec<SettingDoc> {
     let r = range_doc;
     let mut docs = top_level_docs("rtu-a");
+    docs.push(metrics_bind_doc());
     docs.extend([
         doc(
             "client.host",
@@ -564,7 +578,8 @@ impl RoleSettings for InboundSettings {
     type Raw = RawSettings;
     const ROLE: &'static str = "iec104-inbound";
     const ENV_EXAMPLE_KEY: &'static str = "client.host";
-    const ENV_STRING_KEYS: &'static [&'static str] = &["client.host", "client.time_zone"];
+    const ENV_STRING_KEYS: &'static [&'static str] =
+        &["metrics_bind", "client.host", "client.time_zone"];
     const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &MANAGED_KEYS;
 
     fn setting_docs() -> Vec<SettingDoc> {

@@ -12,6 +12,7 @@
 //!            └─ wait reconnect_interval ◄┘  link-loss grace (also while an attempt hangs) ─► marks
 //!   interrogation timeout (Session::next_deadline) ─► Session::on_timeout ─► C_CI that waited for it
 //!   status (connector runtime): every 5 s or on change ─► SET connectors:{ID}:status EX 15
+//!   metrics (metrics_bind): GET /metrics ─► the status's counters, refreshed per scrape
 //! ```
 //!
 //! The client is in one `ClientState` (connecting, connected, waiting to
@@ -31,17 +32,21 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::config::InboundSettings;
 use super::session::{Output, Session, SessionConfig};
 use crate::config::{Layers, RoleSettings};
+use crate::connector::metrics::{Exposition, render_valkey};
+use crate::connector::systemd;
 use crate::connector::{
-    LogControl, Managed, Shutdown, State, Status, StatusCell, ValkeyStatus, now_ms,
+    LogControl, Managed, MetricsServer, Refresh, RoleMetrics, Shutdown, State, Status, StatusCell,
+    ValkeyStatus, now_ms,
 };
 use crate::contract::DataPoint;
 use crate::iec104::driver::{self, ConnectError, Connection};
@@ -224,8 +229,49 @@ impl Ctx {
     }
 }
 
-/// Runs the connector until SIGINT or SIGTERM.
-pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: LogControl) {
+impl RoleMetrics for InboundStatus {
+    fn render(&self, out: &mut Exposition) {
+        out.counter(
+            "alp_connex_points_received_total",
+            "Data points received from the remote IEC 104 station.",
+            self.points_received,
+        );
+        out.counter(
+            "alp_connex_reconnects_total",
+            "Connection attempts to the remote station after the first.",
+            self.reconnects,
+        );
+        out.gauge(
+            "alp_connex_points_known",
+            "Points of the remote station known to the connector (received, or taken over from the image).",
+            self.points_known,
+        );
+        out.counter(
+            "alp_connex_iec104_unknown_types_total",
+            "ASDUs of a type identification the connector does not map.",
+            self.unknown_types,
+        );
+        out.counter(
+            "alp_connex_iec104_negative_confirmations_total",
+            "Negative confirmations received from the remote station.",
+            self.negative_confirmations,
+        );
+        out.counter(
+            "alp_connex_iec104_malformed_asdus_total",
+            "ASDUs that could not be decoded.",
+            self.malformed_asdus,
+        );
+        render_valkey(out, &self.valkey);
+    }
+}
+
+/// Runs the connector until SIGINT or SIGTERM. Fails only when the metrics
+/// endpoint (`metrics_bind`) cannot listen.
+pub async fn run(
+    layers: Layers<InboundSettings>,
+    start: InboundSettings,
+    log: LogControl,
+) -> std::io::Result<()> {
     let id = start.id.clone();
     let store_cfg = StoreConfig::from_settings(&start.redis, &id);
     let writer = Writer::spawn(store_cfg.clone());
@@ -235,10 +281,19 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
         State::Connecting,
         InboundStatus::default(),
     ));
-    let valkey = writer.clone();
-    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| {
-        s.role.valkey = ValkeyStatus::from(valkey.stats());
-    });
+    let refresh: Refresh<InboundStatus> = {
+        let valkey = writer.clone();
+        Arc::new(move |s| s.role.valkey = ValkeyStatus::from(valkey.stats()))
+    };
+    let _metrics = match start.metrics_bind {
+        Some(addr) => Some(
+            MetricsServer::start(addr, status.clone(), Arc::clone(&refresh))
+                .await
+                .inspect_err(|e| error!(listen = %addr, "cannot serve the metrics: {e}"))?,
+        ),
+        None => None,
+    };
+    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| refresh(s));
     let mut ctx = Ctx {
         managed: Managed::watch(store_cfg.clone(), &id, layers, log),
         status,
@@ -256,6 +311,11 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
     let mut session = Session::new(&id, SessionConfig::from_client(&settings.client));
     adopt_earlier_points(&store_cfg, &id, &mut session).await;
     publish(&ctx.status, &session);
+    systemd::ready(&format!(
+        "started; connecting to {}:{}",
+        settings.client.host, settings.client.port
+    ));
+    let _watchdog = systemd::watchdog(&ctx.status);
     let mut endpoint = 0usize;
     // The grace runs from the start: points taken over from an earlier run
     // are marked when no data transfer starts within it.
@@ -319,6 +379,7 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
         }
     }
     info!("stopping");
+    systemd::stopping();
     publish(&ctx.status, &session);
     set_link(&ctx.status, ClientState::Stopped, None);
     if let Err(e) = ctx.writer.flush(Duration::from_secs(5)).await {
@@ -326,6 +387,7 @@ pub async fn run(layers: Layers<InboundSettings>, start: InboundSettings, log: L
     }
     // The last status, "stopped", with what the flush wrote.
     heartbeat.stop().await;
+    Ok(())
 }
 
 /// Takes the points this connector wrote in an earlier run over from the

@@ -37,8 +37,8 @@ use super::engine::DEFAULT_MAX_PAYLOAD;
 use super::mapping::{BrokerSettings as ManagedBroker, MAX_SILENCE_TIMEOUT_S, MappingConfig};
 use crate::config::cli::{RedisArgs, check_config_help};
 use crate::config::common::{
-    PORT_RANGE, RawRedis, SECONDS, check_id, doc, example, non_empty, range_doc, ranged,
-    read_password_file, redis_docs, required_id, top_level_docs,
+    PORT_RANGE, RawRedis, SECONDS, check_id, doc, example, metrics_bind_doc, non_empty, range_doc,
+    ranged, read_password_file, redis_docs, required_id, resolve_metrics_bind, top_level_docs,
 };
 use crate::config::{
     ConfigError, LogLevel, RedisSettings, RoleArgs, RoleOptions, RoleSettings, Secret, SettingDoc,
@@ -58,6 +58,10 @@ pub struct MqttArgs {
     /// `--id`, `--log-level`, `--config`, `--check-config`.
     #[command(flatten)]
     pub options: RoleOptions,
+    /// Address and port of the Prometheus metrics endpoint, e.g.
+    /// 0.0.0.0:9464 [default: none, off].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_bind: Option<String>,
     /// `mqtt`, `redis` or `config-gen`.
     #[command(subcommand)]
     pub section: Option<MqttSection>,
@@ -170,6 +174,8 @@ pub enum AfterBroker {
 #[derive(Serialize)]
 struct BrokerLayer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_bind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     mqtt: Option<&'a BrokerArgs>,
 }
 
@@ -196,6 +202,7 @@ impl RoleArgs for MqttArgs {
 
     fn sections(&self) -> impl Serialize {
         BrokerLayer {
+            metrics_bind: self.metrics_bind.as_deref(),
             mqtt: self.broker(),
         }
     }
@@ -341,6 +348,8 @@ pub struct MqttSettings {
     pub id: String,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// Where the Prometheus metrics are served; `None`: nowhere.
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// The broker connection.
     pub broker: BrokerSettings,
     /// Payloads longer than this are refused (counted as bad payloads).
@@ -359,6 +368,9 @@ pub struct RawSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub log_level: LogLevel,
+    /// See the typed settings' `metrics_bind`; no default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<String>,
     /// Seconds, 0 = off; the mappings' default.
     pub silence_timeout: u64,
     /// The contract's mappings, as given.
@@ -561,6 +573,7 @@ impl RawSettings {
         Ok(MqttSettings {
             id,
             log_level: self.log_level,
+            metrics_bind: resolve_metrics_bind(self.metrics_bind)?,
             broker,
             max_payload,
             mappings: Mappings {
@@ -576,6 +589,7 @@ impl RawSettings {
 pub fn setting_docs() -> Vec<SettingDoc> {
     let r = range_doc;
     let mut docs = top_level_docs("mqtt-1");
+    docs.push(metrics_bind_doc());
     docs.extend([
         doc(
             "silence_timeout",
@@ -694,6 +708,7 @@ impl RoleSettings for MqttSettings {
     const ROLE: &'static str = "mqtt";
     const ENV_EXAMPLE_KEY: &'static str = "mqtt.host";
     const ENV_STRING_KEYS: &'static [&'static str] = &[
+        "metrics_bind",
         "mqtt.host",
         "mqtt.client_id",
         "mqtt.username",

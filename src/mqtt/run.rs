@@ -9,6 +9,7 @@
 //!   every second: Points::silence ─► NT points ─► Writer;  counters ─► status
 //!   start: image points of this connector ─► Points::adopt (kept until refreshed or silent)
 //!   SIGINT / SIGTERM ─► DISCONNECT ─► flush the writer ─► last status "stopped"
+//!   metrics (metrics_bind): GET /metrics ─► the status's counters, refreshed per scrape
 //! ```
 //!
 //! The status shows `connecting` until the broker accepts the session,
@@ -17,18 +18,22 @@
 //! lost (a refusal of the broker in words: "bad user name or password").
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::broker::{Broker, BrokerEvent};
 use super::config::MqttSettings;
 use super::points::{MappingCounters, Points};
 use crate::config::{Layers, RoleSettings};
+use crate::connector::metrics::{Exposition, Kind, render_valkey};
+use crate::connector::systemd;
 use crate::connector::{
-    LogControl, Managed, Shutdown, State, Status, StatusCell, ValkeyStatus, now_ms,
+    LogControl, Managed, MetricsServer, Refresh, RoleMetrics, Shutdown, State, Status, StatusCell,
+    ValkeyStatus, now_ms,
 };
 use crate::store::{self, StoreConfig, Writer, WriterHandle};
 
@@ -96,8 +101,113 @@ pub struct MqttStatus {
     valkey: ValkeyStatus,
 }
 
-/// Runs the connector until SIGINT or SIGTERM.
-pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogControl) {
+/// Refusal counters of the status as the `error` label of the metrics.
+fn refusals(c: &MappingCounters) -> [(&'static str, u64); 4] {
+    [
+        ("unmatched", c.unmatched),
+        ("bad_payload", c.bad_payloads),
+        ("conversion_error", c.conversion_errors),
+        ("clamped", c.clamped),
+    ]
+}
+
+impl RoleMetrics for MqttStatus {
+    fn render(&self, out: &mut Exposition) {
+        out.counter(
+            "alp_connex_mqtt_messages_received_total",
+            "MQTT messages received from the broker.",
+            self.messages_received,
+        );
+        out.counter(
+            "alp_connex_points_received_total",
+            "Point values taken from MQTT messages, before the deadband.",
+            self.points_received,
+        );
+        out.counter(
+            "alp_connex_mqtt_points_mapped_total",
+            "Points the mappings handed to the Valkey writer (after the deadband).",
+            self.points_written,
+        );
+        out.counter(
+            "alp_connex_reconnects_total",
+            "Connections to the broker lost after it had accepted the session.",
+            self.reconnects,
+        );
+        out.gauge(
+            "alp_connex_points_known",
+            "Mapped points with a value.",
+            self.points_known,
+        );
+        out.gauge(
+            "alp_connex_mqtt_points_not_topical",
+            "Points marked not topical (NT) because their sensor fell silent.",
+            self.points_not_topical,
+        );
+        out.gauge(
+            "alp_connex_mqtt_mappings",
+            "Mappings configured.",
+            self.mappings,
+        );
+        out.gauge(
+            "alp_connex_mqtt_subscriptions",
+            "Topic filters subscribed.",
+            self.subscriptions,
+        );
+        out.gauge(
+            "alp_connex_mqtt_subscriptions_refused",
+            "Subscriptions the broker refused in this session.",
+            self.subscriptions_refused,
+        );
+        out.counter(
+            "alp_connex_mqtt_messages_filtered_total",
+            "Messages a mapping's match did not hold for.",
+            self.filtered,
+        );
+        out.counter(
+            "alp_connex_mqtt_messages_unrouted_total",
+            "Messages whose topic no mapping has.",
+            self.unrouted,
+        );
+        let totals = MappingCounters {
+            unmatched: self.unmatched,
+            bad_payloads: self.bad_payloads,
+            conversion_errors: self.conversion_errors,
+            clamped: self.clamped,
+            ..MappingCounters::default()
+        };
+        out.family(
+            "alp_connex_mqtt_refusals_total",
+            Kind::Counter,
+            "Values refused over every mapping, by error: unmatched (a path selected no or several values), bad_payload, conversion_error (written as IV), clamped (written at the limit with OV).",
+        );
+        for (error, n) in refusals(&totals) {
+            out.sample("alp_connex_mqtt_refusals_total", &[("error", error)], n);
+        }
+        out.family(
+            "alp_connex_mqtt_mapping_refusals_total",
+            Kind::Counter,
+            "Values refused per mapping, by error (the 100 mappings with the most refusals, as in the status).",
+        );
+        for m in &self.mapping_errors {
+            for (error, n) in refusals(&m.counters) {
+                out.sample(
+                    "alp_connex_mqtt_mapping_refusals_total",
+                    &[("mapping", &m.id), ("error", error)],
+                    n,
+                );
+            }
+        }
+        render_valkey(out, &self.valkey);
+    }
+}
+
+/// Runs the connector until SIGINT or SIGTERM. Fails only when the metrics
+/// endpoint (`metrics_bind`) cannot listen.
+pub async fn run(
+    layers: Layers<MqttSettings>,
+    start: MqttSettings,
+    log: LogControl,
+) -> std::io::Result<()> {
     let id = start.id.clone();
     let store_cfg = StoreConfig::from_settings(&start.redis, &id);
     let writer = Writer::spawn(store_cfg.clone());
@@ -107,10 +217,19 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
         State::Connecting,
         MqttStatus::default(),
     ));
-    let valkey = writer.clone();
-    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| {
-        s.role.valkey = ValkeyStatus::from(valkey.stats());
-    });
+    let refresh: Refresh<MqttStatus> = {
+        let valkey = writer.clone();
+        Arc::new(move |s| s.role.valkey = ValkeyStatus::from(valkey.stats()))
+    };
+    let _metrics = match start.metrics_bind {
+        Some(addr) => Some(
+            MetricsServer::start(addr, status.clone(), Arc::clone(&refresh))
+                .await
+                .inspect_err(|e| error!(listen = %addr, "cannot serve the metrics: {e}"))?,
+        ),
+        None => None,
+    };
+    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| refresh(s));
     let mut managed = Managed::watch(store_cfg.clone(), &id, layers, log);
     let mut shutdown = Shutdown::on_signal();
     let mut settings = managed
@@ -119,6 +238,11 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
         .unwrap_or(start);
     let mut points = Points::new(&id, settings.mappings.config.clone(), settings.max_payload);
     adopt_earlier_points(&store_cfg, &id, &mut points, &writer).await;
+    systemd::ready(&format!(
+        "started; connecting to the broker at {}",
+        settings.broker.remote()
+    ));
+    let _watchdog = systemd::watchdog(&status);
 
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -259,12 +383,14 @@ pub async fn run(layers: Layers<MqttSettings>, start: MqttSettings, log: LogCont
         }
     }
     info!("stopping");
+    systemd::stopping();
     publish(&status, &points, messages);
     status.set_state(State::Stopped);
     if let Err(e) = writer.flush(Duration::from_secs(5)).await {
         warn!("points not written to Valkey at shutdown: {e}");
     }
     heartbeat.stop().await;
+    Ok(())
 }
 
 /// A message still on its way when the session stops: mapped and written

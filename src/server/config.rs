@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::cli::{ProtocolArgs, RedisArgs, check_config_help};
 use crate::config::common::{
-    PORT_RANGE, RawParams, RawRedis, check_id, check_params, doc, param_warnings, params_docs,
-    range_doc, ranged, redis_docs, required_id, top_level_docs,
+    PORT_RANGE, RawParams, RawRedis, check_id, check_params, doc, metrics_bind_doc, param_warnings,
+    params_docs, range_doc, ranged, redis_docs, required_id, resolve_metrics_bind, top_level_docs,
 };
 use crate::config::{
     ConfigError, LogLevel, RedisSettings, RoleArgs, RoleOptions, RoleSettings, SettingDoc,
@@ -52,6 +52,10 @@ pub struct Iec104ServerArgs {
     /// `--id`, `--log-level`, `--config`, `--check-config`.
     #[command(flatten)]
     pub options: RoleOptions,
+    /// Address and port of the Prometheus metrics endpoint, e.g.
+    /// 0.0.0.0:9464 [default: none, off].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_bind: Option<String>,
     /// `server`, `redis` or `config-gen`.
     #[command(subcommand)]
     pub section: Option<ServerRoleSection>,
@@ -124,6 +128,8 @@ pub enum AfterServer {
 #[derive(Serialize)]
 struct ServerLayer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_bind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<&'a ServerArgs>,
 }
 
@@ -152,6 +158,7 @@ impl RoleArgs for Iec104ServerArgs {
 
     fn sections(&self) -> impl Serialize {
         ServerLayer {
+            metrics_bind: self.metrics_bind.as_deref(),
             server: self.server(),
         }
     }
@@ -278,6 +285,8 @@ pub struct Iec104ServerSettings {
     pub id: String,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// Where the Prometheus metrics are served; `None`: nowhere.
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// The listening IEC 104 controlled station.
     pub server: ServerSettings,
     /// The connection to Valkey.
@@ -322,6 +331,9 @@ pub struct RawServerSettings {
     pub id: Option<String>,
     /// See [`Iec104ServerSettings::log_level`].
     pub log_level: LogLevel,
+    /// See the typed settings' `metrics_bind`; no default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<String>,
     /// Section `server`.
     pub server: RawServer,
     /// Section `redis`.
@@ -430,6 +442,7 @@ impl RawServerSettings {
         Ok(Iec104ServerSettings {
             id,
             log_level: self.log_level,
+            metrics_bind: resolve_metrics_bind(self.metrics_bind)?,
             server,
             redis: self.redis.resolve()?,
         })
@@ -469,7 +482,7 @@ impl RoleSettings for Iec104ServerSettings {
     type Raw = RawServerSettings;
     const ROLE: &'static str = "iec104-server";
     const ENV_EXAMPLE_KEY: &'static str = "server.port";
-    const ENV_STRING_KEYS: &'static [&'static str] = &["server.bind"];
+    const ENV_STRING_KEYS: &'static [&'static str] = &["metrics_bind", "server.bind"];
     const MANAGED_KEYS: &'static [(&'static str, &'static str)] = &SERVER_MANAGED_KEYS;
 
     fn setting_docs() -> Vec<SettingDoc> {
@@ -512,6 +525,7 @@ impl RoleSettings for Iec104ServerSettings {
 pub fn server_setting_docs() -> Vec<SettingDoc> {
     let r = range_doc;
     let mut docs = top_level_docs("scada-gw");
+    docs.push(metrics_bind_doc());
     docs.extend([
         doc(
             "server.bind",

@@ -8,6 +8,7 @@
 //!  listener ─► accept ─► allow-list? limit? ─► Station::serve_connection ◄┘ ─► master
 //!  status (connector runtime): every second and on change ─► SET connectors:{ID}:status EX 15,
 //!                              "stopped" at shutdown
+//!  metrics (metrics_bind): GET /metrics ─► the status's counters, refreshed per scrape
 //!  managed config (connector runtime) ─► rebind / allow-list (disconnects) / limit /
 //!                           common addresses / groups / log level, live
 //! ```
@@ -30,7 +31,11 @@ use super::config::{Iec104ServerSettings, ServerSettings};
 use super::follow::{self, Following};
 use super::image::ValkeyImage;
 use crate::config::{Layers, RoleSettings};
-use crate::connector::{LogControl, Managed, Shutdown, State, Status, StatusCell};
+use crate::connector::metrics::Exposition;
+use crate::connector::systemd;
+use crate::connector::{
+    LogControl, Managed, MetricsServer, Refresh, RoleMetrics, Shutdown, State, Status, StatusCell,
+};
 use crate::iec104::driver::Listener;
 use crate::station::Station;
 use crate::store::StoreConfig;
@@ -54,7 +59,71 @@ pub struct ServerStatus {
     reloads: u64,
     missed_entries: u64,
     lagged_updates: u64,
+    /// Spontaneous ASDUs handed to the masters' links, summed over masters.
+    updates_sent: u64,
+    /// Their information objects.
+    update_objects_sent: u64,
     valkey_connected: bool,
+}
+
+impl RoleMetrics for ServerStatus {
+    fn render(&self, out: &mut Exposition) {
+        out.gauge(
+            "alp_connex_iec104_server_masters_connected",
+            "SCADA masters connected now.",
+            self.masters.len(),
+        );
+        out.counter(
+            "alp_connex_iec104_server_masters_refused_total",
+            "Master connections refused (allow-list, connection limit).",
+            self.refused,
+        );
+        out.counter(
+            "alp_connex_points_received_total",
+            "Data points read from Valkey's update stream.",
+            self.stream_entries,
+        );
+        out.counter(
+            "alp_connex_points_written_total",
+            "Information objects sent spontaneously to the masters, summed over masters.",
+            self.update_objects_sent,
+        );
+        out.counter(
+            "alp_connex_iec104_server_updates_sent_total",
+            "Spontaneous ASDUs sent to the masters, summed over masters.",
+            self.updates_sent,
+        );
+        out.counter(
+            "alp_connex_iec104_server_lagged_updates_total",
+            "Spontaneous updates lost by masters that fell behind their queue (they get the values at their next interrogation).",
+            self.lagged_updates,
+        );
+        out.gauge(
+            "alp_connex_iec104_server_image_points",
+            "Points of the process image served.",
+            self.image_points,
+        );
+        out.counter(
+            "alp_connex_iec104_server_stream_malformed_total",
+            "Stream entries or image values that are not data points of the contract.",
+            self.malformed,
+        );
+        out.counter(
+            "alp_connex_iec104_server_image_reloads_total",
+            "Times the image was loaded again after the stream could not be followed.",
+            self.reloads,
+        );
+        out.counter(
+            "alp_connex_iec104_server_stream_missed_total",
+            "Stream entries trimmed away before the server read them.",
+            self.missed_entries,
+        );
+        out.gauge(
+            "alp_connex_valkey_connected",
+            "1 while the server follows Valkey's update stream.",
+            self.valkey_connected,
+        );
+    }
 }
 
 /// What the accept loop and the status share.
@@ -66,7 +135,7 @@ struct Masters {
 }
 
 /// Runs the server until SIGINT or SIGTERM. Errors only when the listener
-/// cannot be bound at start.
+/// or the metrics endpoint (`metrics_bind`) cannot be bound at start.
 ///
 /// Managed settings (`connectors:{ID}:config`) apply live: a changed bind
 /// address, port or protocol parameters rebind the listener (masters already
@@ -133,10 +202,10 @@ pub async fn run(
             ..ServerStatus::default()
         },
     ));
-    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, {
+    let refresh: Refresh<ServerStatus> = {
         let (masters, image) = (Arc::clone(&masters), Arc::clone(&image));
         let (follow, station) = (following.stats(), station.stats());
-        move |s| {
+        Arc::new(move |s| {
             let r = &mut s.role;
             r.masters = masters
                 .connected
@@ -150,9 +219,22 @@ pub async fn run(
             r.reloads = follow.reloads();
             r.missed_entries = follow.missed();
             r.lagged_updates = station.lagged();
+            r.updates_sent = station.updates();
+            r.update_objects_sent = station.update_objects();
             r.valkey_connected = follow.connected();
-        }
-    });
+        })
+    };
+    let _metrics = match settings.metrics_bind {
+        Some(addr) => Some(
+            MetricsServer::start(addr, status.clone(), Arc::clone(&refresh))
+                .await
+                .inspect_err(|e| error!(listen = %addr, "cannot serve the metrics: {e}"))?,
+        ),
+        None => None,
+    };
+    let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| refresh(s));
+    systemd::ready(&format!("listening on {addr}"));
+    let _watchdog = systemd::watchdog(&status);
 
     loop {
         tokio::select! {
@@ -248,6 +330,7 @@ pub async fn run(
         }
     }
     info!("stopping");
+    systemd::stopping();
     heartbeat.stop().await;
     drop(following);
     Ok(())
@@ -293,6 +376,8 @@ mod tests {
                 "since",
                 "state",
                 "stream_entries",
+                "update_objects_sent",
+                "updates_sent",
                 "valkey_connected",
                 "version"
             ]

@@ -20,6 +20,7 @@
 //! Valkey connectors:{ID}:config ──GET──► read_config ──► role (once, at start)
 //!                               ──GET + SUBSCRIBE + 1 s poll──► watch_config ──► role
 //! role ──set_status──► SET connectors:{ID}:status EX 15
+//! healthcheck ──read_status──► GET + PTTL connectors:{ID}:status
 //! ```
 //!
 //! - [`keys`]: every key name, spelled once.
@@ -29,7 +30,8 @@
 //! - [`watch_config`], [`read_config`]: the managed configuration, watched
 //!   or read once.
 //! - [`connect`] → [`StoreClient`]: one connection for a role's own calls
-//!   ([`set_status`], [`ping`], [`image::scan`], [`stream::read_after`]);
+//!   ([`set_status`], [`read_status`], [`ping`], [`image::scan`],
+//!   [`stream::read_after`]);
 //!   it hands out no client of its own.
 
 mod buffer;
@@ -358,6 +360,41 @@ pub async fn set_status(client: &StoreClient, id: &str, json: &str) -> Result<()
         )
         .await
         .map_err(|e| StoreError::command("SET", &e))
+}
+
+/// `GET` and `PTTL` of `connectors:{ID}:status`: the status JSON and how
+/// long the key has left to live (`None` when there is no such key). A
+/// key without expiry (`PTTL` -1, set by hand) reads as a full lifetime.
+pub async fn read_status(
+    client: &StoreClient,
+    id: &str,
+    timeout: Duration,
+) -> Result<Option<(String, Duration)>, StoreError> {
+    let options = Options {
+        fail_fast: true,
+        timeout: Some(timeout),
+        ..Options::default()
+    };
+    let key = status_key(id);
+    let c = client.client.with_options(&options);
+    let json: Option<String> = c
+        .get(&key)
+        .await
+        .map_err(|e| StoreError::command("GET", &e))?;
+    let Some(json) = json else {
+        return Ok(None);
+    };
+    let pttl: i64 = c
+        .pttl(&key)
+        .await
+        .map_err(|e| StoreError::command("PTTL", &e))?;
+    let left = match u64::try_from(pttl) {
+        Ok(ms) => Duration::from_millis(ms),
+        // -1: no expiry; -2: expired between the two commands.
+        Err(_) if pttl == -1 => Duration::from_secs(STATUS_TTL_S.unsigned_abs()),
+        Err(_) => return Ok(None),
+    };
+    Ok(Some((json, left)))
 }
 
 /// `PING`: whether Valkey answers now. Fails at once while the connection

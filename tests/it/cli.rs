@@ -738,3 +738,47 @@ fn the_help_of_each_role_and_section_is_byte_for_byte_its_golden_file() {
         assert_prints_golden(argv, file, golden);
     }
 }
+
+/// The roles of `alp-connex.toml.example`, in its order.
+const EXAMPLE_ROLES: [&str; 4] = ["iec104-inbound", "iec104-server", "mqtt", "backend"];
+const EXAMPLE_RULE: &str =
+    "# ======================================================================\n";
+
+#[test]
+fn the_example_configuration_is_every_role_s_config_gen_and_each_part_is_accepted() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/alp-connex.toml.example");
+    let example = std::fs::read_to_string(path).expect("alp-connex.toml.example");
+    let (head, _) = example.split_once(EXAMPLE_RULE).expect("a first part");
+    let mut want = head.to_owned();
+    for role in EXAMPLE_ROLES {
+        let generated = alp_connex(&[role, "config-gen"], &[]);
+        assert_eq!(generated.status.code(), Some(0));
+        want.push_str(&format!(
+            "{EXAMPLE_RULE}# {role} (alp-connex {role} config-gen)\n{EXAMPLE_RULE}\n{}\n",
+            text(&generated.stdout)
+        ));
+    }
+    want.truncate(want.len() - 1);
+    assert!(
+        example == want,
+        "alp-connex.toml.example differs from config-gen: run scripts/example-config"
+    );
+    // Each part is a file its role accepts (with the one setting without a
+    // default given).
+    let parts: Vec<&str> = example.split(EXAMPLE_RULE).skip(1).collect();
+    assert_eq!(parts.len(), EXAMPLE_ROLES.len() * 2);
+    for (role, part) in EXAMPLE_ROLES.iter().zip(parts.chunks(2).map(|c| c[1])) {
+        let file = TempFile::new(&format!("example-{role}.toml"), part);
+        let env: &[(&str, &str)] = if *role == "backend" {
+            &[
+                ("ALP_CONNEX_ID", "backend"),
+                ("ALP_CONNEX_INSECURE_NO_AUTH", "true"),
+                ("ALP_CONNEX_HTTP__BIND", "127.0.0.1"),
+            ]
+        } else {
+            &[("ALP_CONNEX_ID", "example")]
+        };
+        let out = alp_connex(&[role, "--check-config", "--config", file.path()], env);
+        assert_eq!(out.status.code(), Some(0), "{role}: {}", text(&out.stderr));
+    }
+}
