@@ -546,8 +546,8 @@ export interface components {
         };
         /** @description One managed setting of a connector kind. */
         KindSetting: {
-            /** @description The role's default (`null`: none). */
-            default: Record<string, never>;
+            /** @description The role's default, of the setting's type (`null`: none). */
+            default: unknown;
             /** @description The role's description, with the range. */
             doc: string;
             /** @description The key in `settings` (`port`, `broker.host`). */
@@ -730,7 +730,7 @@ export interface components {
              * @description The payload: a JSON value, or a string holding the message text as
              *     sent (e.g. `"61.5"` or `"{\"t\": 1}"`).
              */
-            payload: Record<string, never>;
+            payload: unknown;
             /** @description The topic it arrives on. */
             topic: string;
         };
