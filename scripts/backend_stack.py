@@ -186,7 +186,16 @@ class Stack:
         return cmd
 
     def _start_postgres(self):
-        pg = os.path.join(self.work, "pg")
+        if self.run_as:
+            # The postgres user must reach its directory: a clone under a
+            # private directory (mktemp -d is 0700) would not let it in, so
+            # its cluster lives in a directory of its own under the system's
+            # temporary directory, removed by remove().
+            self.pg_root = tempfile.mkdtemp(prefix="alp-connex-pg-")
+            os.chmod(self.pg_root, 0o755)
+            pg = os.path.join(self.pg_root, "pg")
+        else:
+            pg = os.path.join(self.work, "pg")
         os.makedirs(os.path.join(pg, "sock"))
         if self.run_as:
             shutil.chown(pg, self.run_as, self.run_as)
@@ -227,6 +236,11 @@ class Stack:
             # An immediate shutdown of PostgreSQL (its data is thrown away).
             p.stop(signal.SIGQUIT if p is getattr(self, "postgres", None) else signal.SIGTERM)
         self.procs.clear()
+        if getattr(self, "pg_root", None):
+            shutil.rmtree(self.pg_root, ignore_errors=True)
+            self.pg_root = None
 
     def remove(self):
         shutil.rmtree(self.work, ignore_errors=True)
+        if getattr(self, "pg_root", None):
+            shutil.rmtree(self.pg_root, ignore_errors=True)
