@@ -1237,8 +1237,7 @@ fn postgresql_going_away_gives_503_problems_and_the_backend_recovers_by_itself()
 }
 
 #[test]
-fn an_mqtt_connector_created_and_linked_through_the_api_applies_it_within_2_s_and_its_point_is_served()
- {
+fn an_mqtt_connector_created_and_linked_through_the_api_applies_it_and_its_point_is_served() {
     let pg = PostgresGuard::start();
     let valkey = ValkeyGuard::start();
     let broker = MosquittoGuard::start();
