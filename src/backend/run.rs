@@ -12,6 +12,12 @@
 //! SIGINT / SIGTERM ─► no new connections, requests under way answered
 //!         (at most SHUTDOWN_GRACE) ─► pool and Valkey closed ─► status 0
 //! ```
+//!
+//! Under systemd (`Type=notify`): READY=1 once the socket listens (the
+//! API answers from then on; `/readyz` says what it still waits for), a
+//! new status line when the schema is applied, the watchdog fed with the
+//! state of the database, Valkey and the token issuer, STOPPING=1 at the
+//! stop.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,7 +32,7 @@ use super::db::{Db, DbError};
 use super::http::{AuthMode, Shared, UiConfig, UiFiles, app_serving_ui};
 use super::metrics::Metrics;
 use crate::auth::{AuthConfig, RoleNames, Verifier};
-use crate::connector::Shutdown;
+use crate::connector::{Shutdown, systemd};
 use crate::store::{self, StoreConfig};
 
 /// First wait before PostgreSQL or Valkey is tried again.
@@ -119,7 +125,13 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
     let valkey_task = tokio::spawn(connect_valkey(shared.clone(), valkey_config));
 
     let shutdown = Shutdown::on_signal();
-    let stop = stop_requested(shutdown.clone(), fatal_rx.clone());
+    let stop = {
+        let requested = stop_requested(shutdown.clone(), fatal_rx.clone());
+        async move {
+            requested.await;
+            systemd::stopping();
+        }
+    };
     let ui = settings.http.ui_dir.as_ref().map(|dir| UiFiles {
         dir: dir.clone(),
         csp: super::ui::content_security_policy(match &settings.auth {
@@ -131,6 +143,11 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
         info!(ui_dir = %ui.dir.display(), "serving the web UI");
     }
     let router = app_serving_ui(shared.clone(), settings.http.max_body, ui.as_ref());
+    systemd::ready(&format!("listening on {addr}"));
+    let _watchdog = {
+        let shared = shared.clone();
+        systemd::watchdog_with(move || state_line(addr, &shared))
+    };
     let server = axum::serve(listener, router).with_graceful_shutdown(stop);
     let grace = async {
         stop_requested(shutdown, fatal_rx.clone()).await;
@@ -169,6 +186,28 @@ pub async fn run(settings: BackendSettings) -> Result<(), RunError> {
     }
 }
 
+/// The status line systemd shows: what the backend has and still waits
+/// for, from what its tasks have set (no I/O: the watchdog's tick).
+fn state_line(addr: std::net::SocketAddr, shared: &Shared) -> String {
+    let database = if shared.migrated.load(Ordering::Acquire) {
+        "schema applied"
+    } else {
+        "waiting for PostgreSQL"
+    };
+    let valkey = if shared.valkey.get().is_some() {
+        "Valkey connected"
+    } else {
+        "waiting for Valkey"
+    };
+    let issuer = match &shared.auth {
+        AuthMode::Oidc { verifier, .. } if verifier.get().is_none() => {
+            "; waiting for the token issuer"
+        }
+        _ => "",
+    };
+    format!("listening on {addr}; {database}; {valkey}{issuer}")
+}
+
 /// Resolves on SIGINT or SIGTERM, or when a fatal error was reported (a
 /// database task that ended without one reports nothing).
 async fn stop_requested(mut shutdown: Shutdown, mut fatal: watch::Receiver<Option<String>>) {
@@ -196,6 +235,10 @@ async fn prepare_database(shared: Arc<Shared>, fatal: watch::Sender<Option<Strin
                 }
                 let version = shared.db.schema_version().await.ok().flatten();
                 shared.migrated.store(true, Ordering::Release);
+                systemd::status(&format!(
+                    "schema version {} applied",
+                    version.unwrap_or_default()
+                ));
                 info!(
                     database = %shared.db.target(),
                     schema_version = version.unwrap_or_default(),

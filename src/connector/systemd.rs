@@ -1,7 +1,9 @@
 //! The systemd notify protocol (`Type=notify` units, deploy/systemd/):
 //! readiness once the role has started, the watchdog while its status is
 //! kept, a status line for `systemctl status`, and stopping. Outside
-//! systemd (no `NOTIFY_SOCKET`) every call does nothing.
+//! systemd (no `NOTIFY_SOCKET`) every call does nothing. The connectors
+//! and the backend use it alike (the backend's line is its own:
+//! [`watchdog_with`]).
 //!
 //! ```text
 //! role started ─► ready(line) ─► READY=1, STATUS=line
@@ -30,6 +32,11 @@ pub fn ready(line: &str) {
     ]);
 }
 
+/// Gives systemd a new status line (`systemctl status`).
+pub fn status(line: &str) {
+    send(&[sd_notify::NotifyState::Status(line)]);
+}
+
 /// Tells systemd that the role is stopping.
 pub fn stopping() {
     send(&[sd_notify::NotifyState::Stopping]);
@@ -45,15 +52,25 @@ fn send(states: &[sd_notify::NotifyState<'_>]) {
 /// its interval, each time with the state of `status` as the status line;
 /// `None` without a watchdog. The task ends when the handle is dropped.
 pub fn watchdog<T: Serialize + Send + 'static>(status: &StatusCell<T>) -> Option<Watchdog> {
+    let status = status.clone();
+    watchdog_with(move || status.read(|s| format!("{} since {}", state_name(s.state), s.since)))
+}
+
+/// Feeds the systemd watchdog (when the unit has `WatchdogSec=`) at half
+/// its interval, each time with `line()` as the status line; `None`
+/// without a watchdog. The task ends when the handle is dropped.
+pub fn watchdog_with<F>(line: F) -> Option<Watchdog>
+where
+    F: Fn() -> String + Send + 'static,
+{
     let interval = sd_notify::watchdog_enabled()?;
     let period = (interval / 2).max(Duration::from_millis(100));
     debug!(?interval, "feeding the systemd watchdog");
-    let status = status.clone();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         loop {
             tick.tick().await;
-            let line = status.read(|s| format!("{} since {}", state_name(s.state), s.since));
+            let line = line();
             send(&[
                 sd_notify::NotifyState::Watchdog,
                 sd_notify::NotifyState::Status(&line),

@@ -291,3 +291,49 @@ fn under_systemd_the_server_reports_ready_feeds_the_watchdog_and_says_it_stops()
     assert_eq!(last, "STOPPING=1\n");
     assert!(child.wait().expect("the exit").success());
 }
+
+#[test]
+fn under_systemd_the_backend_reports_ready_feeds_the_watchdog_with_its_state_and_says_it_stops() {
+    let pg = PostgresGuard::start();
+    let valkey = ValkeyGuard::start();
+    let url = pg.create_database("notify");
+    let notify = NotifySocket::new();
+    let path = notify.path();
+    let mut backend = Backend::spawn(
+        &url,
+        &valkey,
+        &[("NOTIFY_SOCKET", &path), ("WATCHDOG_USEC", "400000")],
+    );
+    let addr = backend.addr();
+    assert_eq!(
+        notify.next(),
+        format!("READY=1\nSTATUS=listening on {addr}\n")
+    );
+    // Ready means listening: the API answers at once.
+    assert_eq!(backend.get("/healthz").status, 200);
+    // The watchdog is fed with what the backend has and waits for, until
+    // the schema is applied and Valkey connected.
+    let want =
+        format!("WATCHDOG=1\nSTATUS=listening on {addr}; schema applied; Valkey connected\n");
+    let mut seen = Vec::new();
+    loop {
+        let n = notify.next();
+        if n == want {
+            break;
+        }
+        assert!(
+            n.starts_with("WATCHDOG=1\nSTATUS=listening on ")
+                || n.starts_with("STATUS=schema version "),
+            "{n:?}"
+        );
+        seen.push(n);
+        assert!(seen.len() < 100, "{seen:?}\n{}", backend.log_tail(20));
+    }
+    crate::support::send_signal(backend.pid(), libc::SIGTERM).expect("SIGTERM");
+    let mut last = notify.next();
+    while last.starts_with("WATCHDOG=1") || last.starts_with("STATUS=") {
+        last = notify.next();
+    }
+    assert_eq!(last, "STOPPING=1\n");
+    assert!(backend.wait_exit(T).success(), "{}", backend.log_tail(20));
+}
