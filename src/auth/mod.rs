@@ -9,6 +9,8 @@
 //!     ─► key of that kid (unknown: the JWKS fetched again, at most every 10 s, so a key rollover needs no restart)
 //!     ─► signature, iss exactly, aud, exp and nbf with a leeway of 60 s
 //!     ─► the roles claim mapped to the platform role (Reader < Engineer < Admin), the user (preferred_username, oid)
+//!     ─► the principal kept with the token's exp (TokenCache): the same token again costs a lookup and the
+//!        exp check, not the RSA verification; a new JWKS empties the cache (a withdrawn key's tokens are checked again)
 //! ```
 //!
 //! `jsonwebtoken` (with its pure-Rust crypto) checks the signature and the
@@ -19,8 +21,9 @@
 //! Errors are typed ([`AuthError`]) with a short reason for metrics
 //! ([`AuthError::reason`]); none of them shows the token.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,6 +43,9 @@ pub const JWKS_REFETCH: Duration = Duration::from_secs(10);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest token accepted, octets.
 const MAX_TOKEN: usize = 16 * 1024;
+/// The most verified tokens kept (with [`MAX_TOKEN`], at most 64 MiB; a
+/// real token is 1 to 2 KiB).
+const CACHED_TOKENS: usize = 4096;
 
 /// What the platform lets a user do, from the least to the most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -191,6 +197,58 @@ pub struct Verifier {
     http: reqwest::Client,
     jwks_uri: String,
     keys: RwLock<Keys>,
+    verified: TokenCache,
+}
+
+/// Tokens whose signature and claims were verified, with who they speak
+/// for and their `exp`, keyed by the whole token (the same octets, the
+/// same signature: nothing is trusted that was not verified). Only the
+/// time is checked again. Bounded: when full, the expired ones go, and if
+/// none has, all.
+#[derive(Default)]
+struct TokenCache {
+    entries: Mutex<HashMap<String, (Principal, u64)>>,
+}
+
+impl TokenCache {
+    /// The principal of `token` if it was verified and its `exp` (with the
+    /// leeway) has not passed at `now` (Unix seconds); an expired one is
+    /// dropped and refused.
+    fn get(&self, token: &str, now: u64) -> Option<Result<Principal, AuthError>> {
+        let mut entries = self.entries.lock().ok()?;
+        let (principal, exp) = entries.get(token)?;
+        if exp.saturating_add(LEEWAY_S) < now {
+            entries.remove(token);
+            return Some(Err(AuthError::Expired));
+        }
+        Some(Ok(principal.clone()))
+    }
+
+    fn put(&self, token: &str, principal: &Principal, exp: u64, now: u64) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= CACHED_TOKENS {
+            entries.retain(|_, (_, exp)| exp.saturating_add(LEEWAY_S) >= now);
+            if entries.len() >= CACHED_TOKENS {
+                entries.clear();
+            }
+        }
+        entries.insert(token.to_owned(), (principal.clone(), exp));
+    }
+
+    fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+/// Now, Unix seconds.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl std::fmt::Debug for Verifier {
@@ -263,6 +321,7 @@ impl Verifier {
                 set,
                 fetched: Instant::now(),
             }),
+            verified: TokenCache::default(),
         }))
     }
 
@@ -279,6 +338,10 @@ impl Verifier {
                 "longer than {MAX_TOKEN} octets"
             )));
         }
+        let now = unix_now();
+        if let Some(known) = self.verified.get(token, now) {
+            return known;
+        }
         let (alg, kid) = header_of(token)?;
         if alg != "RS256" {
             return Err(AuthError::Algorithm(alg));
@@ -292,7 +355,11 @@ impl Verifier {
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = decode::<serde_json::Value>(token, &key, &validation).map_err(from_jwt)?;
-        Ok(self.principal(&data.claims))
+        let principal = self.principal(&data.claims);
+        if let Some(exp) = data.claims.get("exp").and_then(serde_json::Value::as_u64) {
+            self.verified.put(token, &principal, exp, now);
+        }
+        Ok(principal)
     }
 
     /// The decoding key of `kid`; an unknown one fetches the JWKS again
@@ -313,6 +380,7 @@ impl Verifier {
             .await
             .map_err(|e| AuthError::Unavailable(e.to_string()))?;
         keys.set = set;
+        self.verified.clear();
         find(&keys.set, kid)?.ok_or_else(|| AuthError::UnknownKey(kid.to_owned()))
     }
 
@@ -444,6 +512,56 @@ mod tests {
         assert_eq!(p.actor(), "o");
         p.object_id = None;
         assert_eq!(p.actor(), "s");
+    }
+
+    fn principal(name: &str) -> Principal {
+        Principal {
+            subject: name.into(),
+            username: None,
+            object_id: None,
+            role: Some(Role::Reader),
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_known_until_its_exp_and_the_leeway_and_then_refused() {
+        let cache = TokenCache::default();
+        assert_eq!(cache.get("t1", 1000), None);
+        cache.put("t1", &principal("a"), 1000, 900);
+        assert_eq!(cache.get("t1", 1000), Some(Ok(principal("a"))));
+        assert_eq!(cache.get("t1", 1000 + LEEWAY_S), Some(Ok(principal("a"))));
+        assert_eq!(
+            cache.get("t1", 1001 + LEEWAY_S),
+            Some(Err(AuthError::Expired))
+        );
+        // Dropped once expired: a later look-up verifies the token again.
+        assert_eq!(cache.get("t1", 1000), None);
+        // Another token, even one differing in a single octet, is not known.
+        cache.put("t2", &principal("b"), 1000, 900);
+        assert_eq!(cache.get("t3", 900), None);
+        cache.clear();
+        assert_eq!(cache.get("t2", 900), None);
+    }
+
+    #[test]
+    fn a_full_cache_drops_the_expired_tokens_first_and_else_everything() {
+        let cache = TokenCache::default();
+        for i in 0..CACHED_TOKENS {
+            // Every other token expired by now = 2000.
+            let exp = if i % 2 == 0 { 100 } else { 5000 };
+            cache.put(&format!("t{i}"), &principal("a"), exp, 50);
+        }
+        cache.put("new", &principal("n"), 5000, 2000);
+        assert_eq!(cache.get("new", 2000), Some(Ok(principal("n"))));
+        assert_eq!(cache.get("t1", 2000), Some(Ok(principal("a"))));
+        assert_eq!(cache.get("t0", 50), None, "expired ones dropped");
+        let kept = cache.entries.lock().map(|e| e.len()).unwrap_or(0);
+        assert_eq!(kept, CACHED_TOKENS / 2 + 1);
+        for i in 0..CACHED_TOKENS {
+            cache.put(&format!("u{i}"), &principal("a"), 5000, 2000);
+        }
+        let kept = cache.entries.lock().map(|e| e.len()).unwrap_or(0);
+        assert!(kept < CACHED_TOKENS, "{kept}");
     }
 
     #[test]
