@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! start: GET {issuer}/.well-known/openid-configuration ─► issuer equal? ─► jwks_uri ─► GET JWKS (cached)
+//! every JWKS_REFRESH (the backend's task): GET JWKS ─► changed? the new set, the verified tokens forgotten
 //! request: Authorization: Bearer <JWT>
 //!     ─► header: alg RS256 only (none, HMAC, anything else refused), kid
 //!     ─► key of that kid (unknown: the JWKS fetched again, at most every 10 s, so a key rollover needs no restart)
@@ -39,6 +40,10 @@ pub const LEEWAY_S: u64 = 60;
 /// The shortest interval between two fetches of the JWKS for an unknown
 /// key id.
 pub const JWKS_REFETCH: Duration = Duration::from_secs(10);
+/// How often the backend reads the JWKS again even without an unknown key
+/// id ([`Verifier::refresh_keys`]), so that a key the issuer withdrew
+/// stops being accepted.
+pub const JWKS_REFRESH: Duration = Duration::from_secs(3600);
 /// How long a fetch of the discovery document or the JWKS may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest token accepted, octets.
@@ -360,6 +365,24 @@ impl Verifier {
             self.verified.put(token, &principal, exp, now);
         }
         Ok(principal)
+    }
+
+    /// Reads the issuer's JWKS again. When it changed (a key added or
+    /// withdrawn), the new set replaces the old and the verified tokens
+    /// are forgotten, so that a withdrawn key's tokens are refused from
+    /// now on; `Ok(true)` then. On an error the keys are kept.
+    pub async fn refresh_keys(&self) -> Result<bool, AuthError> {
+        let set: JwkSet = fetch(&self.http, &self.jwks_uri)
+            .await
+            .map_err(|e| AuthError::Unavailable(e.to_string()))?;
+        let mut keys = self.keys.write().await;
+        keys.fetched = Instant::now();
+        if keys.set == set {
+            return Ok(false);
+        }
+        keys.set = set;
+        self.verified.clear();
+        Ok(true)
     }
 
     /// The decoding key of `kid`; an unknown one fetches the JWKS again

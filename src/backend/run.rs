@@ -31,7 +31,7 @@ use super::config::{Auth, BackendSettings, OidcSettings};
 use super::db::{Db, DbError};
 use super::http::{AuthMode, Shared, UiConfig, UiFiles, app_serving_ui};
 use super::metrics::Metrics;
-use crate::auth::{AuthConfig, RoleNames, Verifier};
+use crate::auth::{AuthConfig, JWKS_REFRESH, RoleNames, Verifier};
 use crate::connector::{Shutdown, systemd};
 use crate::store::{self, StoreConfig};
 
@@ -290,7 +290,8 @@ async fn discover_issuer(shared: Arc<Shared>, oidc: OidcSettings) {
         match Verifier::discover(config.clone()).await {
             Ok(v) => {
                 info!(issuer = %oidc.issuer, "token issuer reached");
-                let _ = verifier.set(v);
+                let _ = verifier.set(v.clone());
+                refresh_keys(&v).await;
                 return;
             }
             Err(e) => {
@@ -303,6 +304,20 @@ async fn discover_issuer(shared: Arc<Shared>, oidc: OidcSettings) {
                 tokio::time::sleep(delay).await;
                 delay = next_delay(delay);
             }
+        }
+    }
+}
+
+/// Reads the issuer's keys again every [`JWKS_REFRESH`] (a withdrawn key
+/// stops being accepted); a failure keeps the keys and is tried at the
+/// next turn.
+async fn refresh_keys(verifier: &Verifier) {
+    loop {
+        tokio::time::sleep(JWKS_REFRESH).await;
+        match verifier.refresh_keys().await {
+            Ok(true) => info!("the issuer's signing keys changed: read again"),
+            Ok(false) => debug!("the issuer's signing keys are unchanged"),
+            Err(e) => warn!("{e}; the keys read before are kept"),
         }
     }
 }

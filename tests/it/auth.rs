@@ -186,6 +186,34 @@ async fn a_rotated_key_is_fetched_again_and_unknown_keys_do_not_flood_the_issuer
     assert_eq!(issuer.jwks_fetches(), 2);
 }
 
+/// A withdrawn key: once the JWKS is read again, the tokens of the key the
+/// issuer took out are refused, even one verified (and kept) before; an
+/// unchanged JWKS changes nothing.
+#[tokio::test]
+async fn a_key_the_issuer_withdrew_is_refused_after_the_keys_are_read_again() {
+    let mut issuer = Issuer::start();
+    let v = verifier(&issuer).await;
+    let old = issuer.current();
+    let token = issuer.mint(&issuer.claims(AUD, &["ALP.Admin"]));
+    assert!(check(&v, &token).await.is_ok());
+    assert_eq!(v.refresh_keys().await, Ok(false), "unchanged");
+    assert!(check(&v, &token).await.is_ok());
+    issuer.rotate();
+    issuer.withdraw(&old.kid);
+    let fetches = issuer.jwks_fetches();
+    assert_eq!(v.refresh_keys().await, Ok(true), "changed");
+    assert_eq!(issuer.jwks_fetches(), fetches + 1);
+    assert_eq!(
+        check(&v, &token).await.map_err(|e| e.reason()),
+        Err("unknown_key")
+    );
+    let new = issuer.mint(&issuer.claims(AUD, &["ALP.Reader"]));
+    assert_eq!(
+        check(&v, &new).await.map(|p| p.role),
+        Ok(Some(Role::Reader))
+    );
+}
+
 #[tokio::test]
 async fn an_issuer_whose_discovery_names_another_issuer_is_refused_at_start() {
     let issuer = Issuer::start();

@@ -124,6 +124,12 @@ impl Issuer {
         key
     }
 
+    /// Takes the key `kid` out of the JWKS (a withdrawn key).
+    pub fn withdraw(&mut self, kid: &str) {
+        let mut s = self.state.lock().expect("issuer state");
+        s.published.retain(|k| k.kid != kid);
+    }
+
     /// A key the issuer never publishes.
     pub fn new_key(&mut self) -> Key {
         self.made += 1;
