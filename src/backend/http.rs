@@ -345,7 +345,7 @@ async fn not_found() -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::UNIX_EPOCH;
 
     use axum::body::Body;
@@ -354,8 +354,9 @@ mod tests {
     use super::*;
     use crate::backend::config::RawDatabase;
 
-    /// A state whose database is a closed loopback port: never reached.
-    fn unreachable_state() -> Arc<Shared> {
+    /// A state whose database is a closed loopback port: never reached
+    /// (the API's tests use it too).
+    pub(crate) fn unreachable_state() -> Arc<Shared> {
         let raw = RawDatabase {
             port: Some(1),
             connect_timeout_s: 1,

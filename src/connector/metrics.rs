@@ -29,7 +29,7 @@ use axum::routing::get;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::status::{State, Status, StatusCell, ValkeyStatus};
 
@@ -160,8 +160,9 @@ impl core::fmt::Display for Sample {
     }
 }
 
-/// A label value: backslash, double quote and line feed escaped.
-fn escape(value: &str) -> String {
+/// A label value: backslash, double quote and line feed escaped (the
+/// backend's metrics use it too).
+pub(crate) fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
@@ -311,6 +312,23 @@ impl MetricsServer {
             }
         });
         Ok(Self { addr, task })
+    }
+
+    /// [`MetricsServer::start`] when the role has a `--metrics-bind`
+    /// (`bind`); `None` without one. A socket that cannot be opened is
+    /// logged and returned (the role does not start).
+    pub async fn start_if<T: RoleMetrics + Serialize + Send + 'static>(
+        bind: Option<SocketAddr>,
+        cell: &StatusCell<T>,
+        refresh: &Refresh<T>,
+    ) -> std::io::Result<Option<Self>> {
+        let Some(addr) = bind else {
+            return Ok(None);
+        };
+        Self::start(addr, cell.clone(), Arc::clone(refresh))
+            .await
+            .inspect_err(|e| error!(listen = %addr, "cannot serve the metrics: {e}"))
+            .map(Some)
     }
 
     /// The address it listens on.

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use super::broker::{Broker, BrokerEvent};
 use super::config::MqttSettings;
@@ -221,14 +221,7 @@ pub async fn run(
         let valkey = writer.clone();
         Arc::new(move |s| s.role.valkey = ValkeyStatus::from(valkey.stats()))
     };
-    let _metrics = match start.metrics_bind {
-        Some(addr) => Some(
-            MetricsServer::start(addr, status.clone(), Arc::clone(&refresh))
-                .await
-                .inspect_err(|e| error!(listen = %addr, "cannot serve the metrics: {e}"))?,
-        ),
-        None => None,
-    };
+    let _metrics = MetricsServer::start_if(start.metrics_bind, &status, &refresh).await?;
     let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| refresh(s));
     let mut managed = Managed::watch(store_cfg.clone(), &id, layers, log);
     let mut shutdown = Shutdown::on_signal();

@@ -224,14 +224,7 @@ pub async fn run(
             r.valkey_connected = follow.connected();
         })
     };
-    let _metrics = match settings.metrics_bind {
-        Some(addr) => Some(
-            MetricsServer::start(addr, status.clone(), Arc::clone(&refresh))
-                .await
-                .inspect_err(|e| error!(listen = %addr, "cannot serve the metrics: {e}"))?,
-        ),
-        None => None,
-    };
+    let _metrics = MetricsServer::start_if(settings.metrics_bind, &status, &refresh).await?;
     let heartbeat = status.heartbeat(store_cfg.clone(), STATUS_PERIOD, move |s| refresh(s));
     systemd::ready(&format!("listening on {addr}"));
     let _watchdog = systemd::watchdog(&status);

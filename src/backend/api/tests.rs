@@ -1,32 +1,13 @@
 //! The API's answers that come before the database: a router over a state
 //! whose PostgreSQL is a closed port (any question to it would be a 503).
 
-use std::sync::Arc;
-use std::time::UNIX_EPOCH;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::backend::config::RawDatabase;
-use crate::backend::db::Db;
-use crate::backend::http::{AuthMode, Shared, app};
-use crate::backend::metrics::Metrics;
-
-fn unreachable_state() -> Arc<Shared> {
-    let raw = RawDatabase {
-        port: Some(1),
-        connect_timeout_s: 1,
-        ..RawDatabase::default()
-    };
-    let db = Db::new(&raw.resolve("test").unwrap()).unwrap();
-    Arc::new(Shared::new(
-        db,
-        Metrics::new(UNIX_EPOCH),
-        AuthMode::Insecure,
-    ))
-}
+use crate::backend::http::app;
+use crate::backend::http::tests::unreachable_state;
 
 async fn call(method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let mut request = Request::builder().method(method).uri(path);
